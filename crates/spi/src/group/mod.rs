@@ -1,0 +1,115 @@
+//! The Group interface (`Group/0.1.1`): keep a group of instances at its spec.
+//!
+//! [`GroupPlugin`] is what the manager and the CLI call; [`properties`] is the schema of the
+//! default group controller's spec, shared by everything that reads a group spec.
+
+pub mod properties;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Result;
+use crate::instance::{Description, InstanceId, LogicalId};
+use crate::types::{nullable, string_id};
+
+pub use properties::{GroupProperties, PluginSpec, Updating};
+
+/// The tag that marks an instance as a member of a group.
+pub const GROUP_TAG: &str = "infrakit.group";
+/// The tag that carries the config hash a member was created from.
+pub const CONFIG_HASH_TAG: &str = "infrakit.config.hash";
+/// The config hash value that marks a hand-made instance to be adopted without a roll.
+pub const BOOTSTRAP_CONFIG_HASH: &str = "bootstrap";
+
+string_id!(
+    /// A group's identifier, unique within a group plugin.
+    GroupId
+);
+
+/// A group as committed: its ID and the controller-specific properties.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// The group's ID.
+    #[serde(rename = "ID")]
+    pub id: GroupId,
+    /// The spec proper, opaque to everything but the group controller.
+    #[serde(rename = "Properties", default)]
+    pub properties: Option<Value>,
+}
+
+/// How a group is sized: a count of cattle, or one pet per logical ID.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocationMethod {
+    /// The number of interchangeable instances (cattle); 0 when pets are used.
+    #[serde(default)]
+    pub size: u64,
+    /// One instance per logical ID (pets).
+    #[serde(rename = "LogicalIDs", default, with = "nullable")]
+    pub logical_ids: Vec<LogicalId>,
+}
+
+/// Where a new member sits in its group, passed to the flavor's `Prepare`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Index {
+    /// The group.
+    pub group: GroupId,
+    /// The member's sequence number.
+    pub sequence: u64,
+}
+
+/// A group's members and whether it has reached its spec.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GroupDescription {
+    /// The members, as their instance plugin describes them.
+    #[serde(default, with = "nullable")]
+    pub instances: Vec<Description>,
+    /// True when no change is in progress.
+    #[serde(default)]
+    pub converged: bool,
+}
+
+/// A controller of groups of instances.
+#[async_trait]
+pub trait GroupPlugin: Send + Sync {
+    /// Starts managing a group, or changes a managed one; returns what it will do. With
+    /// `pretend`, only says what it would do.
+    async fn commit_group(&self, spec: GroupSpec, pretend: bool) -> Result<String>;
+
+    /// Stops managing a group and leaves its instances running.
+    async fn free_group(&self, id: &GroupId) -> Result<()>;
+
+    /// Describes a group's members and progress.
+    async fn describe_group(&self, id: &GroupId) -> Result<GroupDescription>;
+
+    /// Stops managing a group and destroys its instances.
+    async fn destroy_group(&self, id: &GroupId) -> Result<()>;
+
+    /// The specs of all managed groups.
+    async fn inspect_groups(&self) -> Result<Vec<GroupSpec>>;
+
+    /// Destroys these members and shrinks the group by as many.
+    async fn destroy_instances(&self, id: &GroupId, instances: &[InstanceId]) -> Result<()>;
+
+    /// The group's target size.
+    async fn size(&self, id: &GroupId) -> Result<u64>;
+
+    /// Changes the group's target size.
+    async fn set_size(&self, id: &GroupId, size: u64) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_and_description_write_go_nulls() {
+        let allocation = AllocationMethod { size: 3, logical_ids: vec![] };
+        assert_eq!(serde_json::to_string(&allocation).unwrap(), r#"{"Size":3,"LogicalIDs":null}"#);
+        let description = GroupDescription::default();
+        assert_eq!(serde_json::to_string(&description).unwrap(), r#"{"Instances":null,"Converged":false}"#);
+    }
+}
