@@ -1,19 +1,24 @@
 //! The Group interface (`Group/0.1.1`): keep a group of instances at its spec.
 //!
 //! [`GroupPlugin`] is what the manager and the CLI call; [`properties`] is the schema of the
-//! default group controller's spec, shared by everything that reads a group spec.
+//! default group controller's spec, shared by everything that reads a group spec; [`updating`]
+//! is its rollout and brake policy; [`status`] is what a controller reports beyond the original.
 
 pub mod properties;
+pub mod status;
+pub mod updating;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::Result;
 use crate::instance::{Description, InstanceId, LogicalId};
 use crate::types::{nullable, string_id};
+use crate::{Error, Result};
 
-pub use properties::{GroupProperties, PluginSpec, Updating};
+pub use properties::{GroupProperties, PluginSpec};
+pub use status::{Counts, Decision, GroupStatus, Phase, RolloutState, RolloutStatus};
+pub use updating::{OnFailure, Quantity, Updating};
 
 /// The tag that marks an instance as a member of a group.
 pub const GROUP_TAG: &str = "infrakit.group";
@@ -70,6 +75,9 @@ pub struct GroupDescription {
     /// True when no change is in progress.
     #[serde(default)]
     pub converged: bool,
+    /// The controller's detailed view; absent from the original's controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<GroupStatus>,
 }
 
 /// A controller of groups of instances.
@@ -99,6 +107,34 @@ pub trait GroupPlugin: Send + Sync {
 
     /// Changes the group's target size.
     async fn set_size(&self, id: &GroupId, size: u64) -> Result<()>;
+
+    /// Stops a rollout from replacing more members; healing goes on.
+    async fn pause_rollout(&self, id: &GroupId) -> Result<RolloutStatus> {
+        let _ = id;
+        Err(rollout_unsupported())
+    }
+
+    /// Lets a paused (or rolled back) rollout go on.
+    async fn resume_rollout(&self, id: &GroupId) -> Result<RolloutStatus> {
+        let _ = id;
+        Err(rollout_unsupported())
+    }
+
+    /// Stops a rollout and restores the spec that was in effect before it.
+    async fn abort_rollout(&self, id: &GroupId) -> Result<RolloutStatus> {
+        let _ = id;
+        Err(rollout_unsupported())
+    }
+
+    /// Where the group's rollout stands.
+    async fn rollout_status(&self, id: &GroupId) -> Result<RolloutStatus> {
+        let _ = id;
+        Err(rollout_unsupported())
+    }
+}
+
+fn rollout_unsupported() -> Error {
+    Error::Unsupported("this group plugin does not control rollouts".to_owned())
 }
 
 #[cfg(test)]

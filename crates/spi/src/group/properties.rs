@@ -13,8 +13,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::updating::Updating;
 use super::{AllocationMethod, GroupSpec};
-use crate::duration::GoDuration;
 use crate::types::PluginName;
 use crate::{Error, Result, hash};
 
@@ -27,21 +27,6 @@ pub struct PluginSpec {
     /// What to pass to it.
     #[serde(default)]
     pub properties: Option<Value>,
-}
-
-/// How changes roll out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Updating {
-    /// A new member must stay healthy this long before the next is replaced.
-    #[serde(default)]
-    pub duration: GoDuration,
-    /// A new member must be seen healthy on this many consecutive checks.
-    #[serde(default)]
-    pub count: u64,
-    /// `"drain"` skips the flavor's drain before a rolling-update destroy.
-    #[serde(default)]
-    pub skip_before_instance_destroy: Option<String>,
 }
 
 /// The spec of a group managed by the default group controller.
@@ -81,16 +66,7 @@ impl GroupProperties {
         if allocation.size > 0 && !allocation.logical_ids.is_empty() {
             return Err(Error::invalid("Only one Allocation method may be used"));
         }
-        if self.updating.count > 0 && !self.updating.duration.is_zero() {
-            return Err(Error::invalid("Only one Updating method may be used"));
-        }
-        if let Some(skip) = &self.updating.skip_before_instance_destroy
-            && skip != "drain"
-        {
-            return Err(Error::invalid(format!(
-                "Invalid SkipBeforeInstanceDestroy '{skip}': the only valid value is \"drain\""
-            )));
-        }
+        self.updating.validate(self.target_size(), !allocation.logical_ids.is_empty())?;
         Ok(())
     }
 
