@@ -1,0 +1,666 @@
+//! The decision: from what the spec wants, what the plugins report and what the controller
+//! remembers, to the actions of one pass. Pure and synchronous: no clock (time comes in as
+//! `now`), no I/O, no randomness (provision tokens come from the memory), so every rule below is
+//! tested by tables and by properties, and executing a plan leaves no choice to make.
+//!
+//! One pass, in order:
+//! 1. Bookkeeping: match listed instances to in-flight provisions (by token tag or returned ID),
+//!    forget destroys that are gone, notice members that vanished, update health histories.
+//! 2. Census: which listed members count (pets: known logical IDs, one per ID), which run an old
+//!    config, which are ready, what is physically present (in-flight provisions and destroys
+//!    included, so surge is never exceeded even for a moment).
+//! 3. Rollout: derive `Rolling` from old-config members, detect failure (a new member not ready
+//!    within `HealthTimeout`, unhealthy past the grace period, or provisions that keep failing).
+//! 4. Brakes: the meltdown brake and the crash-loop breaker of the current config.
+//! 5. Actions: adopt bootstrap instances; remove strays (unknown or duplicate pets) and surplus;
+//!    replace old-config members within MaxSurge/MaxUnavailable; create what is missing; replace
+//!    members unhealthy past the grace period; drain the controller's own instance when it is
+//!    the last one on an old config.
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use infrakit_spi::duration::GoDuration;
+use infrakit_spi::flavor::Health;
+use infrakit_spi::group::{Counts, OnFailure, Phase, RolloutState, RolloutStatus};
+use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId};
+use tokio::time::Instant;
+
+use crate::brakes::{Breaker, Meltdown};
+use crate::memory::{
+    DESTROY_VISIBILITY_TIMEOUT, Destroying, Intent, Memory, PROVISION_VISIBILITY_TIMEOUT, Progress, Vanished,
+};
+use crate::model::{Allocation, Desired, Member, Observed};
+use crate::plan::{Action, EventKind, Note, Plan, Report};
+use crate::rollout::{Pause, Rollout};
+use crate::track::{Cause, Track};
+
+/// How long a vanished member counts towards the meltdown brake. BOSH's `time_threshold`: a loss
+/// older than this is taken as permanent and healed even if the brake would still hold.
+pub const MELTDOWN_WINDOW: Duration = Duration::from_secs(600);
+/// A rollout fails when provisions of its config fail this many times in a row: once is bad
+/// luck, three times is a broken spec or an exhausted quota.
+pub const ROLLOUT_MAX_PROVISION_FAILURES: u32 = 3;
+
+/// Decides one pass for a group.
+pub fn decide(desired: &Desired, observed: &Observed, memory: &Memory, now: Instant) -> Plan {
+    let mut pass = Pass {
+        d: desired,
+        now,
+        next: memory.clone(),
+        actions: Vec::new(),
+        notes: Vec::new(),
+        waiting: Vec::new(),
+        roll_back: false,
+    };
+    pass.bookkeep(observed);
+    let tracks = std::mem::take(&mut pass.next.tracks);
+    let report = pass.plan(observed, &tracks);
+    pass.next.tracks = tracks;
+    Plan { actions: pass.actions, next: pass.next, report }
+}
+
+/// The state of one decision in progress.
+struct Pass<'a> {
+    d: &'a Desired,
+    now: Instant,
+    next: Memory,
+    actions: Vec<Action>,
+    notes: Vec<Note>,
+    waiting: Vec<String>,
+    roll_back: bool,
+}
+
+/// Which listed members count, and how.
+struct Census<'a> {
+    /// Members that count towards the size: not being destroyed; for pets, one per known ID.
+    members: Vec<&'a Member>,
+    /// Listed instances that physically exist (destroys not yet returned included).
+    listed_present: u64,
+}
+
+fn go(d: Duration) -> GoDuration {
+    GoDuration(Duration::from_secs(d.as_secs()))
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..8).unwrap_or(hash)
+}
+
+impl<'a> Pass<'a> {
+    fn note(&mut self, kind: EventKind, instance: Option<&str>, message: String) {
+        self.notes.push(Note { kind, instance: instance.map(str::to_owned), message });
+    }
+
+    fn is_current(&self, m: &Member) -> bool {
+        m.config() == Some(self.d.config.as_str()) || m.is_bootstrap()
+    }
+
+    fn is_self(&self, m: &Member) -> bool {
+        self.d.self_id.is_some() && m.logical_id == self.d.self_id
+    }
+
+    /// Step 1: reconcile the memory with the listing.
+    fn bookkeep(&mut self, observed: &Observed) {
+        let now = self.now;
+        let listed: HashMap<&InstanceId, &Member> = observed.members.iter().map(|m| (m.id(), m)).collect();
+        let by_token: HashMap<&str, &Member> = observed.members.iter().filter_map(|m| Some((m.token()?, m))).collect();
+
+        let lost: Vec<(InstanceId, Option<LogicalId>)> = self
+            .next
+            .tracks
+            .iter()
+            .filter(|(id, _)| !listed.contains_key(id) && !self.next.destroys.contains_key(*id))
+            .map(|(id, t)| (id.clone(), t.logical_id.clone()))
+            .collect();
+        for (id, logical_id) in lost {
+            self.note(EventKind::Lost, Some(id.as_str()), format!("{id} vanished"));
+            self.next.vanished.insert(id, Vanished { at: now, logical_id });
+        }
+        self.next.vanished.retain(|id, v| !listed.contains_key(id) && now.duration_since(v.at) < MELTDOWN_WINDOW);
+
+        let mut causes: HashMap<InstanceId, crate::track::Cause> = HashMap::new();
+        let mut resolved: Vec<String> = Vec::new();
+        let mut lost_intents: Vec<Intent> = Vec::new();
+        self.next.intents.retain(|intent| {
+            let by_id = match &intent.progress {
+                Progress::Provisioned(id) => listed.get(id).copied(),
+                Progress::Requested | Progress::Restored => None,
+            };
+            if let Some(member) = by_token.get(intent.token.as_str()).copied().or(by_id) {
+                causes.insert(member.id().clone(), intent.cause);
+                resolved.push(intent.config.clone());
+                return false;
+            }
+            if now.duration_since(intent.since) >= PROVISION_VISIBILITY_TIMEOUT {
+                lost_intents.push(intent.clone());
+                return false;
+            }
+            true
+        });
+        for config in resolved {
+            if let Some(Breaker::Open { failures, .. }) = self.next.breakers.remove(&config) {
+                self.note(
+                    EventKind::Brake,
+                    None,
+                    format!("provisions of config {} recovered after {failures} failures", short(&config)),
+                );
+            }
+        }
+        let cap = self.d.policy.max_provision_backoff;
+        for intent in lost_intents {
+            let message = format!(
+                "provision {} was not listed within {}",
+                intent.token,
+                GoDuration(PROVISION_VISIBILITY_TIMEOUT)
+            );
+            if intent.progress != Progress::Restored {
+                self.next.breakers.entry(intent.config.clone()).or_default().record_failure(message.clone(), now, cap);
+                self.next.last_error = Some(message.clone());
+            }
+            self.note(EventKind::Error, None, message);
+        }
+
+        self.next.destroys.retain(|id, d| match listed.contains_key(id) {
+            false => !d.done,
+            true => !(d.done && now.duration_since(d.since) >= DESTROY_VISIBILITY_TIMEOUT),
+        });
+
+        let gate = self.d.policy.gate;
+        for m in &observed.members {
+            let track = self
+                .next
+                .tracks
+                .entry(m.id().clone())
+                .or_insert_with(|| Track::new(now, m.logical_id.clone(), causes.get(m.id()).copied()));
+            track.observe(m.health, gate, now);
+        }
+        self.next.tracks.retain(|id, _| listed.contains_key(id));
+    }
+
+    /// Step 2: which members count. Strays (pets with unknown or duplicate IDs) are removed here.
+    fn census<'o>(&mut self, observed: &'o Observed, tracks: &HashMap<InstanceId, Track>) -> Census<'o> {
+        let listed_present =
+            observed.members.iter().filter(|m| !self.next.destroys.get(m.id()).is_some_and(|d| d.done)).count() as u64;
+        let active: Vec<&'o Member> =
+            observed.members.iter().filter(|m| !self.next.destroys.contains_key(m.id())).collect();
+        let members = match &self.d.allocation {
+            Allocation::Cattle { .. } => active,
+            Allocation::Pets { ids } => {
+                let wanted: HashSet<&LogicalId> = ids.iter().collect();
+                let mut by_id: HashMap<&LogicalId, Vec<&'o Member>> = HashMap::new();
+                for m in active {
+                    match &m.logical_id {
+                        None => self.waiting.push(format!("{} has no logical ID; left alone", m.id())),
+                        Some(lid) if !wanted.contains(lid) => {
+                            if !self.is_self(m) {
+                                let why = format!("destroying {}: logical ID '{lid}' is not in the spec", m.id());
+                                self.destroy(m, DestroyReason::Terminate, true, EventKind::Destroy, why);
+                            }
+                        }
+                        Some(lid) => by_id.entry(lid).or_default().push(m),
+                    }
+                }
+                let mut members = Vec::new();
+                for lid in ids {
+                    let Some(mut twins) = by_id.remove(lid) else { continue };
+                    // Keep the best of duplicates: current config, ready, oldest, lowest ID.
+                    twins.sort_by_key(|m| {
+                        let t = &tracks[m.id()];
+                        (!self.is_current(m), !t.is_ready(), t.first_seen, m.id().clone())
+                    });
+                    let keep = twins.remove(0);
+                    for extra in twins {
+                        if !self.is_self(extra) {
+                            let why = format!("destroying {}: a second instance of logical ID '{lid}'", extra.id());
+                            self.destroy(extra, DestroyReason::Terminate, true, EventKind::Destroy, why);
+                        }
+                    }
+                    members.push(keep);
+                }
+                members
+            }
+        };
+        Census { members, listed_present }
+    }
+
+    fn destroy(&mut self, m: &Member, reason: DestroyReason, drain: bool, kind: EventKind, why: String) {
+        self.next.destroys.insert(
+            m.id().clone(),
+            Destroying { since: self.now, reason, done: false, logical_id: m.logical_id.clone() },
+        );
+        self.actions.push(Action::Destroy { instance: m.description.clone(), reason, drain });
+        self.note(kind, Some(m.id().as_str()), why);
+    }
+
+    /// Steps 2 to 5.
+    fn plan(&mut self, observed: &Observed, tracks: &HashMap<InstanceId, Track>) -> Report {
+        let d = self.d;
+        let policy = &d.policy;
+        let now = self.now;
+        let size = d.size();
+        let census = self.census(observed, tracks);
+        let track = |m: &Member| &tracks[m.id()];
+
+        let (current, old): (Vec<&Member>, Vec<&Member>) = census.members.iter().partition(|m| self.is_current(m));
+        let self_old = old.iter().any(|m| self.is_self(m));
+        let old_others: Vec<&Member> = old.iter().copied().filter(|m| !self.is_self(m)).collect();
+        let current_intents = self.next.intents.iter().filter(|i| i.config == d.config).count() as u64;
+        let new_unready = current.iter().filter(|m| !track(m).is_ready()).count() as u64 + current_intents;
+
+        // Step 3: the rollout.
+        let mut halt = false;
+        match &self.next.rollout {
+            Rollout::Steady if !old_others.is_empty() => {
+                self.next.rollout = Rollout::Rolling;
+                let message = format!(
+                    "rolling {} members to config {} (surge {}, unavailable {})",
+                    old_others.len(),
+                    short(&d.config),
+                    policy.max_surge,
+                    policy.max_unavailable
+                );
+                self.note(EventKind::Rollout, None, message);
+            }
+            Rollout::Rolling | Rollout::RollingBack { .. } | Rollout::Paused { .. }
+                if old_others.is_empty() && new_unready == 0 && self.next.intents.is_empty() =>
+            {
+                let message = match &self.next.rollout {
+                    Rollout::RollingBack { reason } => {
+                        format!("rollback to config {} complete ({reason})", short(&d.config))
+                    }
+                    _ => format!("rollout to config {} complete", short(&d.config)),
+                };
+                self.next.rollout = Rollout::Steady;
+                self.note(EventKind::Rollout, None, message);
+            }
+            _ => {}
+        }
+        if self.next.rollout.is_moving()
+            && let Some(failure) = self.rollout_failure(&current, tracks)
+        {
+            halt = true;
+            self.fail_rollout(failure);
+        }
+
+        // Step 4: the meltdown brake.
+        let grace = policy.unhealthy_grace;
+        let unhealthy_past_grace = |m: &&&Member| track(m).unhealthy_for(now).is_some_and(|u| u >= grace);
+        let down = census.members.iter().filter(unhealthy_past_grace).count() as u64 + self.next.vanished.len() as u64;
+        let engaged = Meltdown::exceeded(down, size, policy.meltdown_count, policy.meltdown_percent);
+        match (&self.next.meltdown, engaged) {
+            (Meltdown::Released, true) => {
+                let reason = format!(
+                    "meltdown brake: {down} of {size} members down (more than {} and more than {}%); healing stopped",
+                    policy.meltdown_count, policy.meltdown_percent
+                );
+                self.note(EventKind::Brake, None, reason.clone());
+                self.next.meltdown = Meltdown::Engaged { reason };
+            }
+            (Meltdown::Engaged { .. }, false) => {
+                self.note(EventKind::Brake, None, format!("meltdown brake released: {down} of {size} members down"));
+                self.next.meltdown = Meltdown::Released;
+            }
+            _ => {}
+        }
+        if let Meltdown::Engaged { reason } = &self.next.meltdown {
+            self.waiting.push(reason.clone());
+        }
+
+        // Step 5: actions.
+        for m in census.members.iter().filter(|m| m.is_bootstrap()) {
+            self.actions.push(Action::Adopt { instance: m.id().clone() });
+            let message = format!("adopting bootstrap instance {} into config {}", m.id(), short(&d.config));
+            self.note(EventKind::Adopt, Some(m.id().as_str()), message);
+        }
+        let mut members: Vec<&Member> = census.members.clone();
+        if !halt {
+            if let Allocation::Cattle { .. } = d.allocation {
+                self.remove_surplus(&mut members, tracks, size);
+            }
+            self.create(&members, census.listed_present, size, self_old);
+            if self.next.rollout.is_moving() && !engaged {
+                self.roll(&members, tracks, size);
+            }
+            if !self.next.rollout.is_moving() && !engaged {
+                self.remediate(&members, tracks, size);
+            }
+        }
+        if self_old && old_others.is_empty() {
+            self.drain_self(&members);
+        }
+        self.report(observed, &members, tracks, size)
+    }
+
+    /// Why the rollout has failed, if it has.
+    fn rollout_failure(&self, current: &[&Member], tracks: &HashMap<InstanceId, Track>) -> Option<String> {
+        let policy = &self.d.policy;
+        for m in current {
+            let t = &tracks[m.id()];
+            if let Some(waited) = t.waiting_for(self.now)
+                && waited >= policy.health_timeout
+            {
+                return Some(format!("{} not healthy within {}", m.id(), go(policy.health_timeout)));
+            }
+            if t.ready_at.is_none()
+                && let Some(unhealthy) = t.unhealthy_for(self.now)
+                && unhealthy >= policy.unhealthy_grace
+            {
+                return Some(format!("{} unhealthy for {}", m.id(), go(unhealthy)));
+            }
+        }
+        match self.next.breakers.get(&self.d.config) {
+            Some(Breaker::Open { failures, last_error, .. }) if *failures >= ROLLOUT_MAX_PROVISION_FAILURES => {
+                Some(format!("provisions of the new config failed {failures} times in a row: {last_error}"))
+            }
+            _ => None,
+        }
+    }
+
+    fn fail_rollout(&mut self, failure: String) {
+        let reason = format!("rollout to config {} failed: {failure}", short(&self.d.config));
+        let next = match (&self.next.rollout, self.d.policy.on_failure, &self.d.previous) {
+            (Rollout::RollingBack { .. }, _, _) => Rollout::Paused {
+                reason: Pause::Failed(format!("rollback to config {} failed: {failure}", short(&self.d.config))),
+            },
+            (_, OnFailure::Rollback, Some(previous)) => {
+                self.roll_back = true;
+                Rollout::RollingBack { reason: format!("{reason}; rolling back to config {}", short(previous)) }
+            }
+            (_, OnFailure::Rollback, None) => {
+                Rollout::Paused { reason: Pause::Failed(format!("{reason}; no previous spec to roll back to")) }
+            }
+            (_, OnFailure::Pause, _) => Rollout::Paused { reason: Pause::Failed(reason) },
+        };
+        let message = next.reason().unwrap_or_default();
+        self.next.last_error = Some(message.clone());
+        self.note(EventKind::Rollout, None, message);
+        self.next.rollout = next;
+    }
+
+    /// Scale-down: old config first, then unhealthy or unready, then the newest; never self.
+    fn remove_surplus(&mut self, members: &mut Vec<&Member>, tracks: &HashMap<InstanceId, Track>, size: u64) {
+        let slack = if self.next.rollout == Rollout::Steady { 0 } else { self.d.policy.max_surge };
+        let counted = members.len() as u64 + self.next.intents.len() as u64;
+        let surplus = counted.saturating_sub(size + slack);
+        if surplus == 0 {
+            return;
+        }
+        let mut candidates: Vec<&Member> = members.iter().copied().filter(|m| !self.is_self(m)).collect();
+        candidates.sort_by_key(|m| {
+            let t = &tracks[m.id()];
+            let health_rank = match (t.health, t.is_ready()) {
+                (Health::Unhealthy, _) => 0,
+                (_, false) => 1,
+                (_, true) => 2,
+            };
+            (self.is_current(m), health_rank, Reverse(t.first_seen), m.id().clone())
+        });
+        for victim in candidates.into_iter().take(surplus as usize) {
+            let why = format!("destroying {}: scaling down to {size}", victim.id());
+            self.destroy(victim, DestroyReason::Terminate, true, EventKind::Destroy, why);
+            members.retain(|m| m.id() != victim.id());
+        }
+    }
+
+    /// Creates what is missing, within surge, brakes and backoff.
+    fn create(&mut self, members: &[&Member], listed_present: u64, size: u64, self_old: bool) {
+        let d = self.d;
+        let moving = self.next.rollout.is_moving();
+        let present = listed_present + self.next.intents.len() as u64;
+        // Each create is a logical ID to fill (pets) or none (cattle); heals come first.
+        let mut wanted: Vec<(Option<LogicalId>, bool)> = match &d.allocation {
+            Allocation::Cattle { .. } => {
+                let current = members.iter().filter(|m| self.is_current(m)).count() as u64;
+                let new_total = current + self.next.intents.iter().filter(|i| i.config == d.config).count() as u64;
+                let want_new = size - u64::from(self_old && size > 0);
+                let cap = size + if moving { d.policy.max_surge } else { 0 };
+                let count = want_new.saturating_sub(new_total).min(cap.saturating_sub(present));
+                let heals = (self.next.vanished.len() as u64).min(count);
+                (0..count).map(|n| (None, n < heals)).collect()
+            }
+            Allocation::Pets { ids } => {
+                let occupied: HashSet<&LogicalId> = members
+                    .iter()
+                    .filter_map(|m| m.logical_id.as_ref())
+                    .chain(self.next.intents.iter().filter_map(|i| i.logical_id.as_ref()))
+                    .chain(self.next.destroys.values().filter(|x| !x.done).filter_map(|x| x.logical_id.as_ref()))
+                    .collect();
+                let vanished: HashSet<&LogicalId> =
+                    self.next.vanished.values().filter_map(|v| v.logical_id.as_ref()).collect();
+                ids.iter()
+                    .filter(|lid| !occupied.contains(lid))
+                    .map(|lid| (Some(lid.clone()), vanished.contains(lid)))
+                    .collect::<Vec<_>>()
+            }
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        if let Meltdown::Engaged { .. } = self.next.meltdown {
+            let held = wanted.iter().filter(|(_, heal)| *heal).count();
+            if held > 0 {
+                self.waiting.push(format!("{held} replacements of vanished members held by the meltdown brake"));
+            }
+            wanted.retain(|(_, heal)| !heal);
+        }
+        match self.next.breakers.get(&d.config) {
+            Some(Breaker::Open { failures, until, last_error }) if self.now < *until => {
+                self.waiting.push(format!(
+                    "provisions of config {} back off for {} after {failures} failures: {last_error}",
+                    short(&d.config),
+                    go(until.duration_since(self.now))
+                ));
+                return;
+            }
+            Some(Breaker::Open { .. }) => {
+                // Half-open: one probe at a time until a provision succeeds.
+                let probing = self.next.intents.iter().any(|i| i.config == d.config);
+                wanted.truncate(usize::from(!probing));
+            }
+            _ => {}
+        }
+        let rolling_cause = moving && !members.iter().all(|m| self.is_current(m));
+        for (logical_id, heal) in wanted {
+            let cause = if heal {
+                self.consume_vanished(logical_id.as_ref());
+                Cause::Heal
+            } else if rolling_cause {
+                Cause::Rollout
+            } else {
+                Cause::Scale
+            };
+            let (token, sequence) = self.next.tokens.take();
+            let why = match (&logical_id, cause) {
+                (Some(lid), Cause::Heal) => format!("provisioning '{lid}' to replace its vanished instance"),
+                (Some(lid), _) => format!("provisioning '{lid}' with config {}", short(&d.config)),
+                (None, Cause::Heal) => "provisioning a replacement for a vanished member".to_owned(),
+                (None, Cause::Rollout) => {
+                    format!("provisioning a member of config {} for the rollout", short(&d.config))
+                }
+                (None, _) => format!("provisioning a member to reach size {size}"),
+            };
+            self.note(EventKind::Provision, Some(token.as_str()), why);
+            self.actions.push(Action::Provision {
+                token: token.clone(),
+                sequence,
+                logical_id: logical_id.clone(),
+                config: d.config.clone(),
+            });
+            self.next.intents.push(Intent {
+                token,
+                sequence,
+                logical_id,
+                config: d.config.clone(),
+                cause,
+                since: self.now,
+                progress: Progress::Requested,
+            });
+        }
+    }
+
+    fn consume_vanished(&mut self, logical_id: Option<&LogicalId>) {
+        let key = match logical_id {
+            Some(lid) => self.next.vanished.iter().find(|(_, v)| v.logical_id.as_ref() == Some(lid)),
+            None => self.next.vanished.iter().min_by_key(|(_, v)| v.at),
+        }
+        .map(|(id, _)| id.clone());
+        if let Some(key) = key {
+            self.next.vanished.remove(&key);
+        }
+    }
+
+    /// Replaces old-config members within MaxUnavailable, counting unready new members as
+    /// unavailable (the rule of Kubernetes Deployments): unready old members go first.
+    fn roll(&mut self, members: &[&Member], tracks: &HashMap<InstanceId, Track>, size: u64) {
+        let policy = &self.d.policy;
+        let min_available = size.saturating_sub(policy.max_unavailable);
+        let intents = self.next.intents.iter().filter(|i| i.config == self.d.config).count() as u64;
+        let all = members.len() as u64 + self.next.intents.len() as u64;
+        let new_unready =
+            members.iter().filter(|m| self.is_current(m) && !tracks[m.id()].is_ready()).count() as u64 + intents;
+        let mut budget = all.saturating_sub(min_available).saturating_sub(new_unready);
+        let mut available = members.iter().filter(|m| tracks[m.id()].is_ready()).count() as u64;
+        let mut old: Vec<&Member> =
+            members.iter().copied().filter(|m| !self.is_current(m) && !self.is_self(m)).collect();
+        let order: HashMap<&LogicalId, usize> = match &self.d.allocation {
+            Allocation::Pets { ids } => ids.iter().enumerate().map(|(i, lid)| (lid, i)).collect(),
+            Allocation::Cattle { .. } => HashMap::new(),
+        };
+        old.sort_by_key(|m| {
+            let position = m.logical_id.as_ref().and_then(|l| order.get(l)).copied().unwrap_or(usize::MAX);
+            (tracks[m.id()].is_ready(), position, m.id().clone())
+        });
+        let drain = policy.drain_on_rollout;
+        for victim in old {
+            if budget == 0 {
+                break;
+            }
+            let ready = tracks[victim.id()].is_ready();
+            if ready {
+                if available <= min_available {
+                    break;
+                }
+                available -= 1;
+            }
+            budget -= 1;
+            let why =
+                format!("replacing {} (config {}) for the rollout", victim.id(), victim.config().map_or("none", short));
+            self.destroy(victim, DestroyReason::RollingUpdate, drain, EventKind::Destroy, why);
+        }
+        if new_unready > 0 {
+            self.waiting.push(format!("{new_unready} new members have not passed the health gate yet"));
+        }
+    }
+
+    /// Replaces members unhealthy past the grace period, a few at a time, only while the group
+    /// is otherwise whole.
+    fn remediate(&mut self, members: &[&Member], tracks: &HashMap<InstanceId, Track>, size: u64) {
+        let policy = &self.d.policy;
+        let whole = self.next.intents.is_empty()
+            && self.next.destroys_in_flight() == 0
+            && members.len() as u64 >= size
+            && !self.actions.iter().any(|a| matches!(a, Action::Provision { .. } | Action::Destroy { .. }));
+        let mut victims: Vec<(&Member, Duration)> = members
+            .iter()
+            .copied()
+            .filter(|m| !self.is_self(m))
+            .filter_map(|m| Some((m, tracks[m.id()].unhealthy_for(self.now)?)))
+            .filter(|(_, unhealthy)| *unhealthy >= policy.unhealthy_grace)
+            .collect();
+        if victims.is_empty() {
+            return;
+        }
+        if !whole {
+            self.waiting.push(format!("{} unhealthy members wait for the group to be whole", victims.len()));
+            return;
+        }
+        victims.sort_by_key(|(m, unhealthy)| (Reverse(*unhealthy), m.id().clone()));
+        let cap = policy.max_provision_backoff;
+        for (victim, unhealthy) in victims.into_iter().take(policy.max_unhealthy_replacements as usize) {
+            if tracks[victim.id()].ready_at.is_none()
+                && let Some(config) = victim.config()
+            {
+                let message = format!("{} never became healthy", victim.id());
+                self.next.breakers.entry(config.to_owned()).or_default().record_failure(message, self.now, cap);
+            }
+            let why = format!("replaced {}: unhealthy for {}", victim.id(), go(unhealthy));
+            self.destroy(victim, DestroyReason::Terminate, true, EventKind::Remediate, why);
+        }
+    }
+
+    fn drain_self(&mut self, members: &[&Member]) {
+        let Some(me) = members.iter().find(|m| self.is_self(m)) else { return };
+        self.waiting
+            .push(format!("{} runs this controller and an older config: another controller must replace it", me.id()));
+        if self.next.drained_self.as_ref() == Some(me.id()) || !self.d.policy.drain_on_rollout {
+            return;
+        }
+        self.next.drained_self = Some(me.id().clone());
+        self.actions.push(Action::Drain { instance: me.description.clone() });
+        self.note(
+            EventKind::Drain,
+            Some(me.id().as_str()),
+            format!("draining {}: the last member on an older config is this controller's own", me.id()),
+        );
+    }
+
+    fn report(
+        &mut self,
+        observed: &Observed,
+        members: &[&Member],
+        tracks: &HashMap<InstanceId, Track>,
+        size: u64,
+    ) -> Report {
+        let d = self.d;
+        let current = members.iter().filter(|m| self.is_current(m)).count() as u64;
+        let counts = Counts {
+            desired: size,
+            actual: observed.members.len() as u64,
+            healthy: observed.members.iter().filter(|m| m.health == Health::Healthy).count() as u64,
+            old_config: members.len() as u64 - current,
+            in_flight: self.next.intents.len() as u64,
+        };
+        let unhealthy = members.iter().any(|m| tracks[m.id()].health == Health::Unhealthy);
+        let backing_off = matches!(self.next.breakers.get(&d.config), Some(Breaker::Open { .. }));
+        let busy = !self.actions.is_empty()
+            || !self.next.intents.is_empty()
+            || self.next.destroys_in_flight() > 0
+            || (members.len() as u64) < size;
+        let phase = match &self.next.rollout {
+            Rollout::Paused { .. } => Phase::Paused,
+            Rollout::Rolling | Rollout::RollingBack { .. } => Phase::Rolling,
+            Rollout::Steady if self.next.meltdown != Meltdown::Released || backing_off || unhealthy => Phase::Degraded,
+            Rollout::Steady if busy => Phase::Scaling,
+            Rollout::Steady => Phase::Converged,
+        };
+        if phase == Phase::Converged {
+            self.next.last_error = None;
+        }
+        let state = match &self.next.rollout {
+            Rollout::Steady => RolloutState::Steady,
+            Rollout::Rolling => RolloutState::Rolling,
+            Rollout::Paused { .. } => RolloutState::Paused,
+            Rollout::RollingBack { .. } => RolloutState::RollingBack,
+        };
+        Report {
+            phase,
+            counts,
+            rollout: RolloutStatus {
+                state,
+                target: d.config.clone(),
+                updated: current,
+                total: size,
+                reason: self.next.rollout.reason(),
+            },
+            notes: std::mem::take(&mut self.notes),
+            waiting: std::mem::take(&mut self.waiting),
+            roll_back: self.roll_back,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
