@@ -80,6 +80,7 @@ pub(crate) fn start(properties: &ProcessProperties, log: &File) -> Result<(Child
         Ok(identity) => Ok((child, identity)),
         Err(e) => {
             let _ = child.start_kill();
+            tokio::spawn(async move { child.wait().await });
             Err(e)
         }
     }

@@ -1,6 +1,7 @@
 //! One typed object of the simulator (`compute`, `disk`, ...): an instance plugin over its own
 //! store, and the handle through which tests turn its knobs and kill its instances.
 
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -24,12 +25,11 @@ pub const SIMULATOR_TAG: &str = "simulator";
 
 /// One typed object of a [`Simulator`](super::Simulator): an [`InstancePlugin`] and, through
 /// the same value, a handle on its knobs and instances. Clones share the object.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimulatorObject {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
     /// The plugin's name, the value of the [`SIMULATOR_TAG`] tag.
     plugin: String,
@@ -40,7 +40,6 @@ struct Shared {
     state: Mutex<State>,
 }
 
-#[derive(Debug)]
 struct State {
     knobs: Knobs,
     /// Decides which provisions fail; seeded, so a run can be replayed.
@@ -99,6 +98,17 @@ impl SimulatorObject {
 
     fn not_found(id: &InstanceId) -> Error {
         Error::not_found(format!("not found {id}"))
+    }
+}
+
+/// Names the object and counts its instances, rather than dumping up to 100,000 of them.
+impl fmt::Debug for SimulatorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimulatorObject")
+            .field("plugin", &self.shared.plugin)
+            .field("name", &self.shared.name)
+            .field("live", &self.live_count())
+            .finish()
     }
 }
 
