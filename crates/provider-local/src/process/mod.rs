@@ -205,15 +205,16 @@ impl Inner {
         let record =
             Record { id: id.clone(), logical_id: spec.logical_id.clone(), tags: spec.tags.clone(), spec, process };
         let state = self.state.clone();
-        let written = blocking(move || state.write(&record)).await.map_err(ProcessError::from).and_then(|r| r);
-        if let Err(e) = written {
-            let _ = child.start_kill();
-            tokio::spawn(reap(child, id.clone()));
-            return Err(e);
+        let written = blocking(move || state.write(&record)).await.map_err(ProcessError::from).flatten();
+        match &written {
+            Ok(()) => info!(%id, pid = process.pid, program = %properties.cmd, log = %log_path.display(), "started"),
+            // Unrecorded, it could never be listed or destroyed.
+            Err(_) => {
+                let _ = child.start_kill();
+            }
         }
-        info!(%id, pid = process.pid, program = %properties.cmd, log = %log_path.display(), "started process instance");
         tokio::spawn(reap(child, id.clone()));
-        Ok(())
+        written
     }
 
     fn label(&self, id: &InstanceId, labels: &Tags) -> Result<(), ProcessError> {

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Unknown keys are refused rather than ignored, so that a misspelt `cmd` or `Argv` is reported
-//! by Validate instead of silently running something else.
+//! by Validate instead of silently running something else; messages name the key at fault.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,13 +35,28 @@ pub struct ProcessProperties {
 #[error("invalid process properties: {0}")]
 pub struct InvalidProperties(String);
 
+/// An example to quote in messages.
+const EXAMPLE: &str = r#"{"Cmd": "sleep", "Args": ["600"]}"#;
+
+/// The keys, each with the JSON shape it takes, as messages name it.
+const FIELDS: [(&str, &str); 4] =
+    [("Cmd", "a string"), ("Args", "a list of strings"), ("Env", "an object of strings"), ("Dir", "a string")];
+
 impl ProcessProperties {
     /// Reads and checks the properties of a spec.
     pub fn from_properties(properties: Option<&Value>) -> Result<Self, InvalidProperties> {
-        const EXAMPLE: &str = r#"{"Cmd": "sleep", "Args": ["600"]}"#;
-        let Some(value @ Value::Object(_)) = properties else {
+        let Some(value @ Value::Object(object)) = properties else {
             return Err(InvalidProperties(format!("want an object with at least Cmd, such as {EXAMPLE}")));
         };
+        // Checked key by key first, because serde's own messages do not say which key is wrong.
+        for (key, value) in object {
+            let Some((_, shape)) = FIELDS.iter().find(|(name, _)| name == key) else {
+                return Err(InvalidProperties(format!("unknown key {key:?}: the keys are Cmd, Args, Env and Dir")));
+            };
+            if !has_shape(key, value) {
+                return Err(InvalidProperties(format!("{key} must be {shape}")));
+            }
+        }
         let properties = Self::deserialize(value).map_err(|e| InvalidProperties(e.to_string()))?;
         if properties.cmd.trim().is_empty() {
             return Err(InvalidProperties(format!("Cmd must name the program to run, such as {EXAMPLE}")));
@@ -52,6 +67,16 @@ impl ProcessProperties {
             return Err(InvalidProperties("Dir is empty: leave it out to use the plugin's directory".to_owned()));
         }
         Ok(properties)
+    }
+}
+
+/// Whether `value` has the JSON shape that `key` takes.
+fn has_shape(key: &str, value: &Value) -> bool {
+    match key {
+        "Cmd" | "Dir" => value.is_string(),
+        "Args" => value.as_array().is_some_and(|items| items.iter().all(Value::is_string)),
+        "Env" => value.as_object().is_some_and(|vars| vars.values().all(Value::is_string)),
+        _ => false,
     }
 }
 
@@ -80,10 +105,25 @@ mod tests {
     fn says_what_is_wrong() {
         assert!(error(None).contains("want an object with at least Cmd"));
         assert!(error(Some(json!("sleep 5"))).contains("want an object with at least Cmd"));
-        assert!(error(Some(json!({"Args": ["5"]}))).contains("missing field `Cmd`"));
+        assert_eq!(error(Some(json!({"Args": ["5"]}))), "invalid process properties: missing field `Cmd`");
         assert!(error(Some(json!({"Cmd": " "}))).contains("Cmd must name the program"));
-        assert!(error(Some(json!({"cmd": "sleep"}))).contains("unknown field `cmd`"));
-        assert!(error(Some(json!({"Cmd": "sleep", "Args": "5"}))).contains("invalid type"));
+        assert_eq!(
+            error(Some(json!({"cmd": "sleep"}))),
+            r#"invalid process properties: unknown key "cmd": the keys are Cmd, Args, Env and Dir"#
+        );
+        assert_eq!(error(Some(json!({"Cmd": 5}))), "invalid process properties: Cmd must be a string");
+        assert_eq!(
+            error(Some(json!({"Cmd": "sleep", "Args": "5"}))),
+            "invalid process properties: Args must be a list of strings"
+        );
+        assert_eq!(
+            error(Some(json!({"Cmd": "sleep", "Args": [5]}))),
+            "invalid process properties: Args must be a list of strings"
+        );
+        assert_eq!(
+            error(Some(json!({"Cmd": "sleep", "Env": {"N": 1}}))),
+            "invalid process properties: Env must be an object of strings"
+        );
         assert!(error(Some(json!({"Cmd": "sleep", "Dir": ""}))).contains("Dir is empty"));
     }
 }
