@@ -1,0 +1,549 @@
+//! One group's task: the only code that changes a group's memory, so a group is never
+//! reconciled concurrently with itself.
+//!
+//! The task wakes on a poll tick, on a command (commit, scale, destroy instances, rollout
+//! control, nudge) and on the end of its running operations, and then runs a pass: observe,
+//! [`decide`], journal, execute. It is never told why it runs: every pass looks at the whole
+//! group, and a failed pass is retried by the next one.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use infrakit_spi::group::{GroupId, GroupStatus, RolloutStatus};
+use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId};
+use infrakit_spi::lookup::PluginLookup;
+use infrakit_spi::{Error, Result};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::decide::decide;
+use crate::events::{EventLog, GroupEvent, WallClock};
+use crate::execute::{Executor, Outcome};
+use crate::journal::{FailedSpec, Journal, JournalEntry};
+use crate::memory::{Destroying, Memory};
+use crate::model::Desired;
+use crate::observe::observe;
+use crate::plan::{Action, EventKind, Plan};
+use crate::rollout::{Pause, Rollout};
+use crate::target::Target;
+
+/// Commands waiting for a busy group's task; senders wait beyond this.
+pub const COMMAND_QUEUE: usize = 64;
+
+/// What every group's task shares.
+pub struct Context {
+    /// Finds plugins named in journaled specs.
+    pub plugins: Arc<dyn PluginLookup>,
+    /// Where tasks keep what tags cannot carry.
+    pub journal: Arc<dyn Journal>,
+    /// Live subscribers to every group's events.
+    pub events: broadcast::Sender<GroupEvent>,
+    /// The instance running this controller.
+    pub self_id: Option<LogicalId>,
+    /// The pass interval.
+    pub poll_interval: Duration,
+    /// The bound on concurrent instance operations when a spec sets none; 0 is no bound.
+    pub max_parallel: u64,
+    /// Stamps events.
+    pub clock: WallClock,
+}
+
+/// A rollout control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutOp {
+    /// Stop replacing members.
+    Pause,
+    /// Go on, or retry a rolled-back spec.
+    Resume,
+    /// Restore the previous spec.
+    Abort,
+    /// Only report.
+    Status,
+}
+
+/// A request to a group's task.
+pub enum Command {
+    /// A new spec (or the same one again).
+    Commit {
+        /// The spec.
+        target: Arc<Target>,
+        /// A text replacing the plan's, when the commit is not applied as planned.
+        reply: oneshot::Sender<Option<String>>,
+    },
+    /// Destroy these members and shrink the group by as many.
+    DestroyInstances {
+        /// The members, as listed.
+        instances: Vec<Description>,
+        /// When all destroys returned.
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Control the rollout.
+    Rollout {
+        /// What to do.
+        op: RolloutOp,
+        /// The rollout's status after it.
+        reply: oneshot::Sender<Result<RolloutStatus>>,
+    },
+    /// Run a pass now.
+    Nudge,
+    /// Stop managing the group; running operations are abandoned.
+    Stop {
+        /// When stopped.
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// What readers see of a group without asking its task.
+pub struct Snapshot {
+    /// The spec being enforced.
+    pub target: Arc<Target>,
+    /// The last pass's status (decisions are filled from the log on read).
+    pub status: GroupStatus,
+    /// Whether the last pass found nothing to do.
+    pub converged: bool,
+    /// Recent events.
+    pub log: EventLog,
+}
+
+/// A group's snapshot, written by its task, read by anyone.
+pub struct Shared(Mutex<Snapshot>);
+
+impl Shared {
+    /// Reads or writes the snapshot. Never held across an await.
+    pub fn lock(&self) -> MutexGuard<'_, Snapshot> {
+        // Writers replace whole fields, so a panic mid-write leaves a readable snapshot.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A caller waiting for some destroys to return.
+struct Waiter {
+    pending: HashSet<InstanceId>,
+    errors: Vec<String>,
+    reply: Option<oneshot::Sender<Result<()>>>,
+}
+
+/// The state owned by one group's task.
+pub struct GroupTask {
+    id: GroupId,
+    target: Arc<Target>,
+    stable: Option<Arc<Target>>,
+    failed: Option<(Arc<Target>, String)>,
+    memory: Memory,
+    executor: Executor,
+    saved: Option<JournalEntry>,
+    shared: Arc<Shared>,
+    context: Arc<Context>,
+    waiters: Vec<Waiter>,
+}
+
+/// A running group: how to reach its task.
+pub struct Handle {
+    /// Commands to the task.
+    pub commands: mpsc::Sender<Command>,
+    /// Its snapshot.
+    pub shared: Arc<Shared>,
+    /// The task.
+    pub task: JoinHandle<()>,
+}
+
+impl GroupTask {
+    /// Starts managing a group.
+    pub fn start(target: Arc<Target>, context: Arc<Context>, token_prefix: String) -> Handle {
+        let shared = Arc::new(Shared(Mutex::new(Snapshot {
+            target: target.clone(),
+            status: GroupStatus::default(),
+            converged: false,
+            log: EventLog::default(),
+        })));
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let max_parallel = target.policy.max_parallel.unwrap_or(context.max_parallel);
+        let task = GroupTask {
+            id: target.id.clone(),
+            target,
+            stable: None,
+            failed: None,
+            memory: Memory::new(token_prefix),
+            executor: Executor::new(max_parallel),
+            saved: None,
+            shared: shared.clone(),
+            context,
+            waiters: Vec::new(),
+        };
+        Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        self.restore().await;
+        let mut ticker = tokio::time::interval(self.context.poll_interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let reconcile = tokio::select! {
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Stop { reply }) => {
+                        self.executor.abort();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.handle(command).await,
+                },
+                Some(outcome) = self.executor.next() => {
+                    self.apply(outcome);
+                    // One pass when a batch is done, not one per operation.
+                    self.executor.is_idle()
+                }
+                _ = ticker.tick() => true,
+            };
+            if reconcile {
+                self.reconcile().await;
+            }
+        }
+        self.executor.abort();
+    }
+
+    /// Reads what the last run of this group journaled.
+    async fn restore(&mut self) {
+        let entry = match self.context.journal.load(&self.id).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return,
+            Err(e) => {
+                let message = format!("cannot read the journal: {}", chain(&e));
+                self.emit(EventKind::Error, None, message, Instant::now());
+                return;
+            }
+        };
+        let now = Instant::now();
+        entry.restore(&mut self.memory, now, self.target.policy.max_provision_backoff);
+        let plugins = self.context.plugins.as_ref();
+        self.stable = entry.stable.as_ref().and_then(|s| Target::resolve(s, plugins).ok()).map(Arc::new);
+        self.failed = entry
+            .failed
+            .as_ref()
+            .and_then(|f| Some((Arc::new(Target::resolve(&f.spec, plugins).ok()?), f.reason.clone())));
+        if let (Some((failed, reason)), Some(stable)) = (self.failed.clone(), self.stable.clone())
+            && failed.hash == self.target.hash
+        {
+            // The manager re-commits its stored spec on start; that spec was rolled back.
+            let message = format!("keeping config {} restored by a rollback ({reason})", stable.hash);
+            self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
+            self.emit(EventKind::Rollout, None, message, now);
+        }
+        let message = format!(
+            "restored from the journal: {} provisions in flight, rollout {}",
+            self.memory.intents.len(),
+            self.memory.rollout.reason().unwrap_or_else(|| format!("{:?}", self.memory.rollout).to_lowercase())
+        );
+        self.emit(EventKind::Rollout, None, message, now);
+        self.saved = Some(entry);
+    }
+
+    /// A copy of `target` with the size of a cattle group replaced.
+    fn resize(&self, target: &Target, size: u64) -> Target {
+        if target.is_pets() { target.resized(target.properties.allocation.size) } else { target.resized(size) }
+    }
+
+    /// Handles a command; returns whether to run a pass now.
+    async fn handle(&mut self, command: Command) -> bool {
+        match command {
+            Command::Commit { target, reply } => {
+                let text = self.commit(target);
+                let _ = reply.send(text);
+                true
+            }
+            Command::DestroyInstances { instances, reply } => {
+                self.destroy_instances(instances, reply);
+                false
+            }
+            Command::Rollout { op, reply } => {
+                let result = self.control(op);
+                if result.is_ok() {
+                    self.reconcile().await;
+                }
+                let _ = reply.send(result.map(|()| self.shared.lock().status.rollout.clone()));
+                false
+            }
+            Command::Nudge => true,
+            // Handled by the loop, which owns the receiver.
+            Command::Stop { reply } => {
+                let _ = reply.send(());
+                false
+            }
+        }
+    }
+
+    fn commit(&mut self, target: Arc<Target>) -> Option<String> {
+        let now = Instant::now();
+        if let Some((failed, reason)) = &self.failed
+            && failed.hash == target.hash
+            && self.target.hash != target.hash
+        {
+            let text = format!(
+                "Not rolled out again: the rollout of this spec was rolled back ({reason}); resume the rollout to retry it"
+            );
+            self.target = Arc::new(self.resize(&self.target, target.properties.allocation.size));
+            return Some(text);
+        }
+        if target.hash != self.target.hash {
+            if !matches!(self.memory.rollout, Rollout::Paused { reason: Pause::Operator }) {
+                self.memory.rollout = Rollout::Steady;
+            }
+            self.failed = None;
+            let message = format!("committed config {} (was {})", target.hash, self.target.hash);
+            self.emit(EventKind::Commit, None, message, now);
+        }
+        self.executor.set_limit(target.policy.max_parallel.unwrap_or(self.context.max_parallel));
+        self.target = target;
+        None
+    }
+
+    fn control(&mut self, op: RolloutOp) -> Result<()> {
+        let now = Instant::now();
+        let id = self.id.clone();
+        match (op, &self.memory.rollout) {
+            (RolloutOp::Status, _) => return Ok(()),
+            (RolloutOp::Pause, Rollout::Paused { .. }) => return Ok(()),
+            (RolloutOp::Pause, _) => {
+                self.memory.rollout = Rollout::Paused { reason: Pause::Operator };
+                self.emit(EventKind::Rollout, None, "rollout paused by an operator".to_owned(), now);
+            }
+            (RolloutOp::Resume, Rollout::Paused { .. }) => {
+                self.memory.rollout = Rollout::Rolling;
+                self.fresh_start(now);
+                self.emit(EventKind::Rollout, None, "rollout resumed by an operator".to_owned(), now);
+            }
+            (RolloutOp::Resume, Rollout::Steady) if self.failed.is_some() => {
+                let Some((failed, _)) = self.failed.take() else { return Ok(()) };
+                self.target = Arc::new(self.resize(&failed, self.target.properties.allocation.size));
+                self.fresh_start(now);
+                let message = format!("retrying the rollout of config {} by an operator", self.target.hash);
+                self.emit(EventKind::Rollout, None, message, now);
+            }
+            (RolloutOp::Resume, _) => return Err(Error::invalid(format!("the rollout of group '{id}' is not paused"))),
+            (RolloutOp::Abort, Rollout::Steady) => {
+                return Err(Error::invalid(format!("group '{id}' has no rollout in progress")));
+            }
+            (RolloutOp::Abort, Rollout::RollingBack { .. }) => {
+                return Err(Error::invalid(format!("group '{id}' is already rolling back")));
+            }
+            (RolloutOp::Abort, Rollout::Rolling | Rollout::Paused { .. }) => {
+                let Some(stable) = self.stable.clone().filter(|s| s.hash != self.target.hash) else {
+                    return Err(Error::invalid(format!("group '{id}' has no previous spec to roll back to")));
+                };
+                let reason = "aborted by an operator".to_owned();
+                self.failed = Some((self.target.clone(), reason.clone()));
+                self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
+                self.memory.rollout = Rollout::RollingBack { reason: reason.clone() };
+                let message = format!("rollout {reason}; rolling back to config {}", stable.hash);
+                self.emit(EventKind::Rollout, None, message, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the current config a fresh start: its breaker closed, its unready members' health
+    /// timeouts restarted.
+    fn fresh_start(&mut self, now: Instant) {
+        self.memory.breakers.remove(&self.target.hash);
+        for track in self.memory.tracks.values_mut().filter(|t| t.ready_at.is_none()) {
+            track.first_seen = now;
+            track.unhealthy_since = None;
+        }
+    }
+
+    fn destroy_instances(&mut self, instances: Vec<Description>, reply: oneshot::Sender<Result<()>>) {
+        let now = Instant::now();
+        let mut pending = HashSet::new();
+        for instance in instances {
+            self.memory.destroys.insert(
+                instance.id.clone(),
+                Destroying {
+                    since: now,
+                    reason: DestroyReason::Terminate,
+                    done: false,
+                    logical_id: instance.effective_logical_id(),
+                },
+            );
+            let message = format!("destroying {}: asked by an operator", instance.id);
+            self.emit(EventKind::Destroy, Some(instance.id.as_str()), message, now);
+            pending.insert(instance.id.clone());
+            let action = Action::Destroy { instance, reason: DestroyReason::Terminate, drain: true };
+            self.executor.run(action, self.target.clone());
+        }
+        let size = self.target.properties.allocation.size.saturating_sub(pending.len() as u64);
+        self.target = Arc::new(self.resize(&self.target, size));
+        self.shared.lock().target = self.target.clone();
+        self.waiters.push(Waiter { pending, errors: Vec::new(), reply: Some(reply) });
+    }
+
+    /// Applies the outcome of one operation to the memory.
+    fn apply(&mut self, outcome: Outcome) {
+        let now = Instant::now();
+        match outcome {
+            Outcome::Provisioned { token, result: Ok(id) } => {
+                let message = format!("provisioned {id}");
+                self.emit(EventKind::Provision, Some(id.as_str()), message, now);
+                self.memory.provision_succeeded(&token, id);
+            }
+            Outcome::Provisioned { token, result: Err(e) } => {
+                let cap = self.target.policy.max_provision_backoff;
+                let failures = self.memory.provision_failed(&token, e.message(), now, cap);
+                let message = format!("provision {token} failed ({failures} in a row): {e}");
+                self.emit(EventKind::Error, Some(&token), message, now);
+            }
+            Outcome::Destroyed { id, result } => {
+                let error = result.err().map(|e| e.to_string());
+                if let Some(e) = &error {
+                    self.emit(EventKind::Error, Some(id.as_str()), e.clone(), now);
+                }
+                self.memory.destroy_finished(&id, error.as_deref());
+                self.settle_waiters(&id, error);
+            }
+            Outcome::Drained { id, result: Err(e) } | Outcome::Adopted { id, result: Err(e) } => {
+                self.memory.last_error = Some(e.to_string());
+                self.emit(EventKind::Error, Some(id.as_str()), e.to_string(), now);
+            }
+            Outcome::Drained { .. } | Outcome::Adopted { .. } => {}
+        }
+    }
+
+    fn settle_waiters(&mut self, id: &InstanceId, error: Option<String>) {
+        for waiter in &mut self.waiters {
+            if waiter.pending.remove(id) {
+                waiter.errors.extend(error.clone());
+                if waiter.pending.is_empty()
+                    && let Some(reply) = waiter.reply.take()
+                {
+                    let result = match waiter.errors.is_empty() {
+                        true => Ok(()),
+                        false => Err(Error::failed(waiter.errors.join("; "))),
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        self.waiters.retain(|w| w.reply.is_some());
+    }
+
+    fn desired(&self) -> Desired {
+        let target = &self.target;
+        Desired {
+            group: self.id.clone(),
+            config: target.hash.clone(),
+            previous: self.stable.as_ref().filter(|s| s.hash != target.hash).map(|s| s.hash.clone()),
+            allocation: target.allocation(),
+            policy: target.policy.clone(),
+            self_id: self.context.self_id.clone(),
+        }
+    }
+
+    /// One pass: observe, decide, journal, execute.
+    async fn reconcile(&mut self) {
+        let now = Instant::now();
+        let observed = match observe(&self.target).await {
+            Ok(observed) => observed,
+            Err(e) => {
+                let message = format!("cannot list the members of group '{}': {e}", self.id);
+                if self.memory.last_error.as_ref() != Some(&message) {
+                    self.emit(EventKind::Error, None, message.clone(), now);
+                }
+                self.memory.last_error = Some(message.clone());
+                let mut snapshot = self.shared.lock();
+                snapshot.status.last_error = Some(message);
+                snapshot.converged = false;
+                return;
+            }
+        };
+        let Plan { mut actions, next, report } = decide(&self.desired(), &observed, &self.memory, now);
+        self.memory = next;
+        for note in &report.notes {
+            self.emit(note.kind, note.instance.as_deref(), note.message.clone(), now);
+        }
+        if report.roll_back {
+            self.roll_back();
+        }
+        if self.memory.rollout == Rollout::Steady && report.counts.old_config == 0 {
+            self.stable = Some(self.target.clone());
+        }
+        self.journal(&mut actions, now).await;
+        for action in actions {
+            self.executor.run(action, self.target.clone());
+        }
+        let mut snapshot = self.shared.lock();
+        snapshot.target = self.target.clone();
+        snapshot.converged = report.converged();
+        snapshot.status = GroupStatus {
+            phase: report.phase,
+            counts: report.counts,
+            rollout: report.rollout,
+            waiting: report.waiting,
+            last_error: self.memory.last_error.clone(),
+            decisions: Vec::new(),
+        };
+    }
+
+    /// Restores the stable spec after a failed rollout.
+    fn roll_back(&mut self) {
+        let reason = self.memory.rollout.reason().unwrap_or_default();
+        if let Some(stable) = self.stable.clone().filter(|s| s.hash != self.target.hash) {
+            self.failed = Some((self.target.clone(), reason));
+            self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
+        }
+    }
+
+    /// Saves the journal if it changed. Provisions start only once it is saved: a provision
+    /// that a crash could forget is one a restart could double.
+    async fn journal(&mut self, actions: &mut Vec<Action>, now: Instant) {
+        let failed =
+            self.failed.as_ref().map(|(t, reason)| FailedSpec { spec: t.spec.clone(), reason: reason.clone() });
+        let entry = JournalEntry::capture(&self.memory, self.stable.as_ref().map(|s| s.spec.clone()), failed);
+        if self.saved.as_ref() == Some(&entry) {
+            return;
+        }
+        match self.context.journal.save(&self.id, &entry).await {
+            Ok(()) => self.saved = Some(entry),
+            Err(e) => {
+                let held: HashSet<String> = actions
+                    .iter()
+                    .filter_map(|a| match a {
+                        Action::Provision { token, .. } => Some(token.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.memory.intents.retain(|i| !held.contains(&i.token));
+                actions.retain(|a| !matches!(a, Action::Provision { .. }));
+                let message = format!("cannot save the journal, {} provisions held: {}", held.len(), chain(&e));
+                self.memory.last_error = Some(message.clone());
+                self.emit(EventKind::Error, None, message, now);
+            }
+        }
+    }
+
+    fn emit(&self, kind: EventKind, instance: Option<&str>, message: String, at: Instant) {
+        tracing::info!(group = %self.id, kind = kind.as_str(), "{message}");
+        let event = GroupEvent {
+            topic: format!("{}/{}", self.id, kind.as_str()),
+            r#type: kind,
+            id: instance.unwrap_or(self.id.as_str()).to_owned(),
+            message,
+            timestamp: self.context.clock.stamp(at),
+        };
+        self.shared.lock().log.push(event.clone());
+        // Nobody listening is fine.
+        let _ = self.context.events.send(event);
+    }
+}
+
+/// An error and its sources, for messages that cross the wire as text.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
