@@ -1,0 +1,70 @@
+//! The extension point: an RPC service served on a plugin's socket.
+//!
+//! The built-in `Instance`, `Flavor`, `Group` and `Handshake` services implement [`Service`], and
+//! so can any later crate (the manager's `Manager` service, a controller's extra methods) without
+//! touching this one: hand it to [`PluginServer::service`](crate::PluginServer::service).
+
+use async_trait::async_trait;
+use infrakit_spi::types::InterfaceSpec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::envelope::RpcError;
+
+/// One JSON-RPC service: every method `<name>.<Method>` on a plugin's socket.
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// The service part of the method names, e.g. `Manager` for `Manager.IsLeader`.
+    fn name(&self) -> &str;
+
+    /// The interface and version that the handshake reports for this service.
+    fn interface(&self) -> InterfaceSpec;
+
+    /// The object names that the handshake lists under the interface: `"."` for the default
+    /// object, otherwise sub-types or group IDs. Asked on every handshake, so it may change.
+    fn objects(&self) -> Vec<String>;
+
+    /// Example calls for `/info/api.json`: one per method, with zero-valued params and result.
+    fn examples(&self) -> Vec<MethodExample> {
+        Vec::new()
+    }
+
+    /// Runs `method` (without the service prefix) with its params, which arrive as a JSON object
+    /// (`null` and `[ {...} ]` are already unwrapped). An unknown method answers
+    /// [`RpcError::unknown_method`].
+    async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError>;
+}
+
+/// An example call of one method, as `/info/api.json` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodExample {
+    /// The method name without the service prefix, e.g. `Provision`.
+    pub method: String,
+    /// The params of an example request.
+    pub params: Value,
+    /// The result of an example response.
+    pub result: Value,
+}
+
+impl MethodExample {
+    /// The example of a method whose request and response types have zero values.
+    pub fn zero<P: Serialize + Default, R: Serialize + Default>(method: &str) -> Self {
+        Self { method: method.to_owned(), params: to_value(&P::default()), result: to_value(&R::default()) }
+    }
+}
+
+/// Decodes a method's params into its request type; a mismatch is the original's `-32600`.
+pub fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
+    serde_json::from_value(params).map_err(|e| RpcError::invalid_params(e.to_string()))
+}
+
+/// Encodes a method's result.
+pub fn encode_result<T: Serialize>(result: &T) -> Result<Value, RpcError> {
+    serde_json::to_value(result).map_err(|e| RpcError::new(crate::envelope::SERVER_ERROR, e.to_string()))
+}
+
+/// `to_value` for the wire types of this crate, whose serialization cannot fail (string keys only).
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}

@@ -1,0 +1,80 @@
+//! `Instance.*`: JSON-RPC to [`InstancePlugin`] calls, one object per `Type`.
+
+use async_trait::async_trait;
+use infrakit_spi::instance::InstancePlugin;
+use infrakit_spi::types::InterfaceSpec;
+use serde_json::Value;
+
+use super::Typed;
+use crate::envelope::RpcError;
+use crate::service::{MethodExample, Service, decode_params, encode_result};
+use crate::wire::instance::*;
+
+/// The service name of the Instance interface.
+pub(crate) const NAME: &str = "Instance";
+
+/// The `Instance` service of a plugin.
+pub(crate) struct InstanceService {
+    pub(crate) objects: Typed<dyn InstancePlugin>,
+}
+
+#[async_trait]
+impl Service for InstanceService {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn interface(&self) -> InterfaceSpec {
+        InterfaceSpec::instance()
+    }
+
+    fn objects(&self) -> Vec<String> {
+        self.objects.names()
+    }
+
+    fn examples(&self) -> Vec<MethodExample> {
+        vec![
+            MethodExample::zero::<DescribeInstancesRequest, DescribeInstancesResponse>("DescribeInstances"),
+            MethodExample::zero::<DestroyRequest, OkResponse>("Destroy"),
+            MethodExample::zero::<LabelRequest, OkResponse>("Label"),
+            MethodExample::zero::<ProvisionRequest, ProvisionResponse>("Provision"),
+            MethodExample::zero::<ValidateRequest, OkResponse>("Validate"),
+        ]
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        match method {
+            "Validate" => {
+                let request: ValidateRequest = decode_params(params)?;
+                let plugin = self.objects.select(&request.r#type)?;
+                plugin.validate(request.properties.as_ref()).await?;
+                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+            }
+            "Provision" => {
+                let request: ProvisionRequest = decode_params(params)?;
+                let plugin = self.objects.select(&request.r#type)?;
+                let id = plugin.provision(request.spec).await?;
+                encode_result(&ProvisionResponse { r#type: request.r#type, id: Some(id) })
+            }
+            "Label" => {
+                let request: LabelRequest = decode_params(params)?;
+                let plugin = self.objects.select(&request.r#type)?;
+                plugin.label(&request.instance, &request.labels).await?;
+                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+            }
+            "Destroy" => {
+                let request: DestroyRequest = decode_params(params)?;
+                let plugin = self.objects.select(&request.r#type)?;
+                plugin.destroy(&request.instance, request.context).await?;
+                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+            }
+            "DescribeInstances" => {
+                let request: DescribeInstancesRequest = decode_params(params)?;
+                let plugin = self.objects.select(&request.r#type)?;
+                let descriptions = plugin.describe_instances(&request.tags, request.properties).await?;
+                encode_result(&DescribeInstancesResponse { r#type: request.r#type, descriptions })
+            }
+            _ => Err(RpcError::unknown_method(NAME, method)),
+        }
+    }
+}
