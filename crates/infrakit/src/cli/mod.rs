@@ -1,0 +1,180 @@
+//! The command line: clap's definitions live here and nowhere else; each command is handed to
+//! its module as plain values.
+
+mod flavor;
+mod instance;
+mod plugin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::output::Format;
+
+/// Keep infrastructure in the state its owner declared.
+///
+/// infrakit is both the command line and the server: `infrakit plugin start` runs plugins
+/// (instance backends, flavors, the group controller) as daemons speaking InfraKit's JSON-RPC
+/// protocol on unix sockets in the plugins folder ($INFRAKIT_PLUGINS_DIR, else
+/// $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins); the other commands talk to them.
+#[derive(Debug, Parser)]
+#[command(name = "infrakit", version, propagate_version = true)]
+pub struct Cli {
+    /// Log filter for stderr, e.g. `debug` or `infrakit=trace` (default: $RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Output format of commands that print data.
+    #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, list and stop plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+
+    /// Call an instance plugin: `infrakit instance simulator/compute describe`.
+    Instance {
+        /// The plugin, as `socket[/object]`.
+        name: String,
+        #[command(subcommand)]
+        command: InstanceCommand,
+    },
+
+    /// Call a flavor plugin: `infrakit flavor vanilla validate props.yml`.
+    Flavor {
+        /// The plugin, as `socket[/object]`.
+        name: String,
+        #[command(subcommand)]
+        command: FlavorCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Run plugins in this process until SIGINT or SIGTERM.
+    ///
+    /// Each argument is KIND[:NAME]: the kind of plugin and the socket name to serve it under
+    /// (default: the kind's usual name). Kinds: file, simulator, process, vanilla, combo.
+    /// Sockets and pid files are removed on exit; stale ones from a crashed run are replaced.
+    Start {
+        /// Plugins to run, as KIND[:NAME].
+        #[arg(required = true, value_name = "KIND[:NAME]")]
+        plugins: Vec<String>,
+    },
+
+    /// List the running plugins with the interfaces they implement.
+    Ls {
+        /// Print only the names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+
+    /// Stop plugins by name (SIGTERM to the process serving them).
+    Stop {
+        /// Plugin names.
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Stop every plugin in the plugins folder.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// List instances, optionally only those with all the given tags.
+    Describe {
+        /// Only instances with this tag (repeatable).
+        #[arg(long = "tags", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// Include the backend's properties of each instance.
+        #[arg(short, long)]
+        properties: bool,
+        /// Print only the IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Create an instance from a spec file (JSON or YAML; `-` for stdin).
+    Provision {
+        /// The instance spec: {Properties, Tags, Init, LogicalID, Attachments}.
+        file: PathBuf,
+    },
+    /// Destroy instances by ID.
+    Destroy {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Check instance properties without creating anything.
+    Validate {
+        /// The instance properties (JSON or YAML; `-` for stdin).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlavorCommand {
+    /// Check flavor properties against an allocation.
+    Validate {
+        /// The flavor properties (JSON or YAML; `-` for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        allocation: AllocationArgs,
+    },
+    /// Show the instance spec the flavor would make from an instance spec.
+    Prepare {
+        /// The flavor properties.
+        file: PathBuf,
+        /// The instance spec to start from.
+        spec: PathBuf,
+        #[command(flatten)]
+        allocation: AllocationArgs,
+        /// The group the member belongs to.
+        #[arg(long, default_value = "")]
+        group: String,
+        /// The member's sequence number.
+        #[arg(long, default_value_t = 0)]
+        sequence: u64,
+    },
+    /// Ask the flavor whether an instance is healthy.
+    Healthy {
+        /// The flavor properties.
+        file: PathBuf,
+        /// The instance description: {ID, LogicalID, Tags, Properties}.
+        instance: PathBuf,
+    },
+}
+
+/// The group allocation a flavor is validated or prepared against.
+#[derive(Debug, clap::Args)]
+pub struct AllocationArgs {
+    /// The group's size (cattle).
+    #[arg(long, default_value_t = 1, conflicts_with = "logical_ids")]
+    size: u64,
+    /// The group's logical IDs (pets), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    logical_ids: Vec<String>,
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("'{text}' is not KEY=VALUE")),
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Plugin(command) => plugin::run(command, cli.output).await,
+        Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
+        Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
+    }
+}
