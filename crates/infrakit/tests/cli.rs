@@ -1,0 +1,88 @@
+//! The real `infrakit` binary against real plugins on real unix sockets.
+
+mod util;
+
+use std::os::unix::net::UnixListener;
+
+use util::Home;
+
+#[test]
+fn plugins_start_list_serve_and_stop_cleanly() {
+    let home = Home::new();
+    let mut server = home.start(&["file:instance-file", "vanilla:flavor-vanilla", "simulator"]);
+    home.wait_for_socket("instance-file");
+    home.wait_for_socket("flavor-vanilla");
+    home.wait_for_socket("simulator");
+
+    let ls = home.ok(&["plugin", "ls", "-q"]);
+    assert_eq!(ls, "flavor-vanilla\ninstance-file\nsimulator/compute\nsimulator/disk\nsimulator/net\n");
+    let table = home.ok(&["plugin", "ls"]);
+    assert!(table.contains("instance-file") && table.contains("Instance/0.6.1"), "{table}");
+    assert!(table.contains("Flavor/0.1.1"), "{table}");
+
+    let spec = home.write("spec.yml", "Properties: {Note: hello}\nTags: {tier: web}\n");
+    let id = home.ok(&["instance", "instance-file", "provision", &spec]).trim().to_owned();
+    assert!(id.starts_with("instance-"), "{id}");
+    assert!(home.instance_files().join("").contains(&id));
+    let ids = home.ok(&["instance", "instance-file", "describe", "-q", "--tags", "tier=web"]);
+    assert_eq!(ids.trim(), id);
+    assert_eq!(home.ok(&["instance", "instance-file", "describe", "-q", "--tags", "tier=db"]), "");
+
+    std::fs::remove_file(home.instance_dir().join(&id)).unwrap();
+    assert_eq!(home.ok(&["instance", "instance-file", "describe", "-q"]), "", "a deleted file is a dead instance");
+
+    let json = home.ok(&["instance", "simulator/compute", "describe", "-o", "json"]);
+    assert_eq!(json.trim(), "[]");
+
+    home.ok(&["plugin", "stop", "simulator"]);
+    let status = server.wait().unwrap();
+    assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
+    for name in ["instance-file", "flavor-vanilla", "simulator"] {
+        assert!(!home.plugins().join(name).exists(), "{name} socket left behind");
+        assert!(!home.plugins().join(format!("{name}.pid")).exists(), "{name} pid file left behind");
+    }
+}
+
+#[test]
+fn a_stale_socket_and_pid_file_are_replaced() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.plugins()).unwrap();
+    drop(UnixListener::bind(home.plugins().join("vanilla")).unwrap());
+    std::fs::write(home.plugins().join("vanilla.pid"), "999999").unwrap();
+    let mut server = home.start(&["vanilla"]);
+    home.wait_for_socket("vanilla");
+    assert_eq!(home.ok(&["plugin", "ls", "-q"]), "vanilla\n");
+    home.ok(&["plugin", "stop", "vanilla"]);
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_live_plugin_with_the_same_name_is_refused() {
+    let home = Home::new();
+    let mut first = home.start(&["vanilla"]);
+    home.wait_for_socket("vanilla");
+    let second = home.run(&["plugin", "start", "simulator:vanilla"]);
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("vanilla") && stderr.contains("already"), "{stderr}");
+    assert_eq!(home.ok(&["plugin", "ls", "-q"]), "vanilla\n", "the live plugin is untouched");
+    home.ok(&["plugin", "stop", "vanilla"]);
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn bad_input_is_reported_with_its_place_and_changes_nothing() {
+    let home = Home::new();
+    let mut server = home.start(&["file"]);
+    home.wait_for_socket("file");
+    let bad = home.write("bad.json", "{\n  \"Properties\": ,\n}");
+    let out = home.run(&["instance", "file", "provision", &bad]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.json:2:"), "{stderr}");
+    assert_eq!(home.ok(&["instance", "file", "describe", "-q"]), "");
+    let unknown = home.run(&["plugin", "start", "teleporter"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown plugin kind 'teleporter'"));
+    home.ok(&["plugin", "stop", "file"]);
+    assert!(server.wait().unwrap().success());
+}

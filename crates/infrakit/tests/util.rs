@@ -1,0 +1,95 @@
+//! A throwaway InfraKit home per test, and the real binary run inside it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a started plugin may take to create its socket before the test fails.
+const SOCKET_DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Home {
+    dir: tempfile::TempDir,
+    children: std::cell::RefCell<Vec<u32>>,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        let home = Self { dir: tempfile::tempdir().unwrap(), children: Default::default() };
+        std::fs::create_dir_all(home.instance_dir()).unwrap();
+        home
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn plugins(&self) -> PathBuf {
+        self.path().join("plugins")
+    }
+
+    pub fn instance_dir(&self) -> PathBuf {
+        self.path().join("instances")
+    }
+
+    pub fn instance_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.instance_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_infrakit"));
+        command
+            .args(args)
+            .env("INFRAKIT_HOME", self.path())
+            .env_remove("INFRAKIT_PLUGINS_DIR")
+            .env("INFRAKIT_INSTANCE_FILE_DIR", self.instance_dir())
+            .env("RUST_LOG", "info");
+        command
+    }
+
+    /// Starts `infrakit plugin start ARGS...` in the background.
+    pub fn start(&self, plugins: &[&str]) -> Child {
+        let mut args = vec!["plugin", "start"];
+        args.extend_from_slice(plugins);
+        let child = self.command(&args).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+        self.children.borrow_mut().push(child.id());
+        child
+    }
+
+    /// Waits until the plugin's socket exists (the server is then accepting connections).
+    pub fn wait_for_socket(&self, name: &str) {
+        let started = Instant::now();
+        while !self.plugins().join(name).exists() {
+            assert!(started.elapsed() < SOCKET_DEADLINE, "plugin {name} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "infrakit {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Home {
+    /// A failed test must not leave servers running.
+    fn drop(&mut self) {
+        for pid in self.children.borrow().iter() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
