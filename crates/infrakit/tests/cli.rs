@@ -8,7 +8,7 @@ use util::Home;
 
 #[test]
 fn plugins_start_list_serve_and_stop_cleanly() {
-    let home = Home::new();
+    let home = Home::create();
     let mut server = home.start(&["file:instance-file", "vanilla:flavor-vanilla", "simulator"]);
     home.wait_for_socket("instance-file");
     home.wait_for_socket("flavor-vanilla");
@@ -45,7 +45,7 @@ fn plugins_start_list_serve_and_stop_cleanly() {
 
 #[test]
 fn a_stale_socket_and_pid_file_are_replaced() {
-    let home = Home::new();
+    let home = Home::create();
     std::fs::create_dir_all(home.plugins()).unwrap();
     drop(UnixListener::bind(home.plugins().join("vanilla")).unwrap());
     std::fs::write(home.plugins().join("vanilla.pid"), "999999").unwrap();
@@ -58,7 +58,7 @@ fn a_stale_socket_and_pid_file_are_replaced() {
 
 #[test]
 fn a_second_live_plugin_with_the_same_name_is_refused() {
-    let home = Home::new();
+    let home = Home::create();
     let mut first = home.start(&["vanilla"]);
     home.wait_for_socket("vanilla");
     let second = home.run(&["plugin", "start", "simulator:vanilla"]);
@@ -72,7 +72,7 @@ fn a_second_live_plugin_with_the_same_name_is_refused() {
 
 #[test]
 fn bad_input_is_reported_with_its_place_and_changes_nothing() {
-    let home = Home::new();
+    let home = Home::create();
     let mut server = home.start(&["file"]);
     home.wait_for_socket("file");
     let bad = home.write("bad.json", "{\n  \"Properties\": ,\n}");

@@ -13,7 +13,7 @@ pub struct Home {
 }
 
 impl Home {
-    pub fn new() -> Self {
+    pub fn create() -> Self {
         let home = Self { dir: tempfile::tempdir().unwrap(), children: Default::default() };
         std::fs::create_dir_all(home.instance_dir()).unwrap();
         home
