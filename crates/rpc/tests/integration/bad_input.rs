@@ -20,7 +20,8 @@ fn error_of(response: &Value, id: Value) -> (i64, String) {
 async fn seeded() -> (Plugins, Running) {
     let plugins = Plugins::default();
     let running = Running::start(plugins.server("simulator")).await;
-    let seed = json!({"jsonrpc": "2.0", "method": "Instance.Provision", "params": {"Spec": {"Tags": {"a": "b"}}}, "id": 1});
+    let seed =
+        json!({"jsonrpc": "2.0", "method": "Instance.Provision", "params": {"Spec": {"Tags": {"a": "b"}}}, "id": 1});
     assert_eq!(post(&running.socket, &seed.to_string()).await.json()["result"]["ID"], "inst-1");
     let commit = json!({"jsonrpc": "2.0", "method": "Group.CommitGroup",
         "params": {"Name": "simulator/workers", "Spec": {"ID": "workers", "Properties": {"Allocation": {"Size": 2}}}}, "id": 2});
@@ -76,7 +77,9 @@ async fn wrong_and_missing_params() {
     let (plugins, running) = seeded().await;
     let before = plugins.snapshot();
     let socket = &running.socket;
-    let call = |method: &str, params: Value| json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 9}).to_string();
+    let call = |method: &str, params: Value| {
+        json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 9}).to_string()
+    };
     let invalid = [
         call("Instance.Provision", json!({"Spec": "a spec"})),
         call("Instance.Provision", json!({})),
@@ -103,17 +106,25 @@ async fn wrong_and_missing_params() {
     }
     assert_eq!(
         error_of(
-            &post(socket, &call("Group.SetSize", json!({"Name": "simulator/workers", "ID": "workers", "Size": -1}))).await.json(),
+            &post(socket, &call("Group.SetSize", json!({"Name": "simulator/workers", "ID": "workers", "Size": -1})))
+                .await
+                .json(),
             json!(9)
         ),
         (-32000, "size cannot be negative".into())
     );
     assert_eq!(
-        error_of(&post(socket, &call("Instance.Provision", json!({"Type": "disk", "Spec": {}}))).await.json(), json!(9)),
+        error_of(
+            &post(socket, &call("Instance.Provision", json!({"Type": "disk", "Spec": {}}))).await.json(),
+            json!(9)
+        ),
         (-32000, "no-plugin:disk".into())
     );
     assert_eq!(
-        error_of(&post(socket, &call("Group.SetSize", json!({"Name": "x/y/z", "ID": "workers", "Size": 3}))).await.json(), json!(9)),
+        error_of(
+            &post(socket, &call("Group.SetSize", json!({"Name": "x/y/z", "ID": "workers", "Size": 3}))).await.json(),
+            json!(9)
+        ),
         (-32000, "not found: x/y/z (key=y/z)".into())
     );
     assert_eq!(plugins.snapshot(), before);
@@ -127,7 +138,8 @@ async fn wrong_and_missing_params() {
 #[tokio::test]
 async fn notifications_get_no_body() {
     let (plugins, running) = seeded().await;
-    let notification = r#"{"jsonrpc":"2.0","method":"Group.SetSize","params":{"Name":"simulator/workers","ID":"workers","Size":4}}"#;
+    let notification =
+        r#"{"jsonrpc":"2.0","method":"Group.SetSize","params":{"Name":"simulator/workers","ID":"workers","Size":4}}"#;
     let response = post(&running.socket, notification).await;
     assert_eq!((response.status.as_u16(), response.body.len()), (200, 0));
     assert_eq!(plugins.workers.state().sizes[&"workers".into()], 4, "a notification is still executed, as in gorilla");
@@ -194,13 +206,17 @@ async fn bodies_over_the_limit_are_refused() {
         "{{\"jsonrpc\":\"2.0\",\"error\":{{\"code\":-32600,\"message\":\"request body exceeds {MAX_REQUEST_BODY} bytes\",\"data\":null}},\"id\":null}}\n"
     );
 
-    let declared = format!("POST / HTTP/1.1\r\nhost: rpc\r\ncontent-type: application/json\r\ncontent-length: {over}\r\n\r\n");
+    let declared =
+        format!("POST / HTTP/1.1\r\nhost: rpc\r\ncontent-type: application/json\r\ncontent-length: {over}\r\n\r\n");
     let (status, body) = oversized(&running.socket, declared, vec![vec![b' '; over]]).await;
     assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 413 Payload Too Large", expected.as_str()));
 
-    let chunked = "POST / HTTP/1.1\r\nhost: rpc\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    let chunked =
+        "POST / HTTP/1.1\r\nhost: rpc\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
     let chunk = 1024 * 1024;
-    let chunks = (0..=over / chunk).map(|_| [format!("{chunk:x}\r\n").into_bytes(), vec![b' '; chunk], b"\r\n".to_vec()].concat()).collect();
+    let chunks = (0..=over / chunk)
+        .map(|_| [format!("{chunk:x}\r\n").into_bytes(), vec![b' '; chunk], b"\r\n".to_vec()].concat())
+        .collect();
     let (status, body) = oversized(&running.socket, chunked.to_owned(), chunks).await;
     assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 413 Payload Too Large", expected.as_str()));
 

@@ -1,7 +1,10 @@
 //! Integration tests of the RPC transport, all over real unix sockets in temporary directories.
 
 mod bad_input;
+mod events;
+mod external;
 mod golden;
 mod handshake;
+mod lifecycle;
 mod roundtrip;
 mod support;
