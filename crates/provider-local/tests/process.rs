@@ -246,6 +246,20 @@ async fn the_log_file_receives_stdout_and_stderr() {
 }
 
 #[tokio::test]
+async fn the_process_knows_its_instance_and_logical_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path(), Duration::from_secs(1));
+    let script = "echo \"$INFRAKIT_INSTANCE_ID $INFRAKIT_LOGICAL_ID\"; exec sleep 30";
+    let mut pet = spec(json!({"Cmd": "sh", "Args": ["-c", script], "Env": {"INFRAKIT_LOGICAL_ID": "mine"}}), &[]);
+    pet.logical_id = Some(LogicalId::from("8081"));
+    let id = plugin.provision(pet).await.unwrap();
+    let log = plugin.log_path(&id);
+    let expected = format!("{id} 8081\n");
+    eventually("the log holds the identity", async || fs::read_to_string(&log).unwrap_or_default() == expected).await;
+    plugin.destroy(&id, DestroyContext::TERMINATE).await.unwrap();
+}
+
+#[tokio::test]
 async fn bad_properties_are_refused_clearly_and_start_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = plugin(dir.path(), Duration::from_secs(1));

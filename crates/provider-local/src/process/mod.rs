@@ -198,6 +198,7 @@ impl Inner {
         log: &std::fs::File,
     ) -> Result<(), ProcessError> {
         let log_path = self.state.log_path(id);
+        let properties = &properties.with_identity(id, spec.logical_id.as_ref());
         if !spec.init.trim().is_empty() {
             launch::run_init(&spec.init, properties, log, &log_path, self.init_timeout).await?;
         }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use infrakit_spi::instance::{InstanceId, LogicalId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -42,7 +43,23 @@ const EXAMPLE: &str = r#"{"Cmd": "sleep", "Args": ["600"]}"#;
 const FIELDS: [(&str, &str); 4] =
     [("Cmd", "a string"), ("Args", "a list of strings"), ("Env", "an object of strings"), ("Dir", "a string")];
 
+/// The variable that tells a process its instance ID.
+pub const INSTANCE_ID_ENV: &str = "INFRAKIT_INSTANCE_ID";
+/// The variable that tells a pet its logical ID (for example the port it should listen on).
+pub const LOGICAL_ID_ENV: &str = "INFRAKIT_LOGICAL_ID";
+
 impl ProcessProperties {
+    /// These properties with the instance's identity added to the environment, so that a command
+    /// can tell which member it is; the identity overrides a user variable of the same name.
+    pub(crate) fn with_identity(&self, id: &InstanceId, logical_id: Option<&LogicalId>) -> Self {
+        let mut properties = self.clone();
+        properties.env.insert(INSTANCE_ID_ENV.to_owned(), id.to_string());
+        if let Some(logical_id) = logical_id {
+            properties.env.insert(LOGICAL_ID_ENV.to_owned(), logical_id.to_string());
+        }
+        properties
+    }
+
     /// Reads and checks the properties of a spec.
     pub fn from_properties(properties: Option<&Value>) -> Result<Self, InvalidProperties> {
         let Some(value @ Value::Object(object)) = properties else {
