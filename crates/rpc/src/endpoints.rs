@@ -87,7 +87,7 @@ async fn rpc(plugin: &Plugin, request: Request<Incoming>) -> Response<ResponseBo
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
     };
 
-    let mut out = Vec::with_capacity(512);
+    let mut out = Vec::new();
     match envelope::parse_request(&body) {
         Err(rejected) => match rejected.reply_to {
             ReplyTo::Nobody => {}

@@ -5,8 +5,9 @@
 //! an original client can observe are kept exactly: field order, `"data":null` on errors, the
 //! trailing newline of Go's `json.Encoder`, the id echoed verbatim, and no body for notifications.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The only protocol version there is.
@@ -64,8 +65,8 @@ pub(crate) struct Request<'a> {
     /// Go reads a missing version as `""`, which then fails the version check.
     #[serde(default, borrow)]
     jsonrpc: Option<&'a RawValue>,
-    #[serde(default)]
-    method: String,
+    #[serde(default, borrow)]
+    method: Cow<'a, str>,
     #[serde(default, borrow)]
     params: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -76,9 +77,9 @@ pub(crate) struct Request<'a> {
 #[derive(Debug)]
 pub(crate) struct Call<'a> {
     /// `Service.Method`.
-    pub method: String,
-    /// The params, normalised to what the method's request struct decodes from.
-    pub params: Value,
+    pub method: Cow<'a, str>,
+    /// The params as JSON text, normalised to what the method's request struct decodes from.
+    pub params: &'a str,
     /// Where to echo the answer; `None` for a notification.
     pub id: Option<&'a RawValue>,
 }
@@ -115,35 +116,41 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<Call<'_>, Rejected<'_>> {
     if request.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
         return Err(Rejected { error: RpcError::new(INVALID_REQUEST, "jsonrpc must be 2.0"), reply_to });
     }
-    let params = match request.params {
-        None => Value::Object(Default::default()),
-        Some(raw) => normalize_params(
-            serde_json::from_str(raw.get())
-                .map_err(|e| Rejected { error: RpcError::new(PARSE_ERROR, e.to_string()), reply_to })?,
-        ),
-    };
-    Ok(Call { method: request.method, params, id })
+    Ok(Call { method: request.method, params: normalize_params(request.params), id })
 }
 
-/// Gives every method its params as an object, the way gorilla fills a Go struct: `null` is the
-/// zero value (all fields absent) and a one-element array `[ {...} ]` is its element. A longer array
-/// yields its first element, as Go ignores the rest when decoding into `[1]interface{}`.
-fn normalize_params(params: Value) -> Value {
-    match params {
-        Value::Null => Value::Object(Default::default()),
-        Value::Array(items) => match items.into_iter().next() {
-            None | Some(Value::Null) => Value::Object(Default::default()),
-            Some(first) => first,
+/// The bytes of a response around its result and id: `{"jsonrpc":"2.0","result":` and `,"id":}\n`.
+const ENVELOPE_BYTES: usize = 32;
+
+/// JSON text of the empty object: the params of a request without any.
+const NO_PARAMS: &str = "{}";
+
+/// Gives every method its params the way gorilla fills a Go struct: absent or `null` is the zero
+/// value (all fields absent), and an array `[ {...} ]` is its first element, since Go decodes it
+/// into `[1]interface{}` (ignoring any further elements).
+fn normalize_params(params: Option<&RawValue>) -> &str {
+    let Some(params) = params.map(RawValue::get) else { return NO_PARAMS };
+    let first_element = || match serde_json::from_str::<Vec<&RawValue>>(params) {
+        Ok(elements) => elements.first().map_or(NO_PARAMS, |first| first.get()),
+        // Not reachable: the text already parsed as JSON and starts with `[`.
+        Err(_) => params,
+    };
+    match params.as_bytes().first() {
+        Some(b'n') => NO_PARAMS,
+        Some(b'[') => match first_element() {
+            "null" => NO_PARAMS,
+            first => first,
         },
-        other => other,
+        _ => params,
     }
 }
 
-/// Writes a success response: `{"jsonrpc":"2.0","result":...,"id":...}` and Go's trailing newline.
-pub(crate) fn write_result(out: &mut Vec<u8>, result: &Value, id: &RawValue) {
+/// Writes a success response: `{"jsonrpc":"2.0","result":...,"id":...}` and Go's trailing
+/// newline, around a result that is already JSON.
+pub(crate) fn write_result(out: &mut Vec<u8>, result: &[u8], id: &RawValue) {
+    out.reserve(ENVELOPE_BYTES + result.len() + id.get().len());
     out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
-    // Writing a `Value` into a `Vec` cannot fail: its map keys are strings and the sink is memory.
-    serde_json::to_writer(&mut *out, result).unwrap_or_default();
+    out.extend_from_slice(result);
     out.extend_from_slice(br#","id":"#);
     out.extend_from_slice(id.get().as_bytes());
     out.extend_from_slice(b"}\n");
@@ -169,7 +176,6 @@ fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn rejected(body: &str) -> (i64, String, Option<String>) {
         let r = parse_request(body.as_bytes()).unwrap_err();
@@ -184,13 +190,19 @@ mod tests {
     #[test]
     fn accepts_object_array_and_missing_params() {
         let call = parse_request(br#"{"jsonrpc":"2.0","method":"A.B","params":{"x":1},"id":7}"#).unwrap();
-        assert_eq!((call.method.as_str(), &call.params, call.id.unwrap().get()), ("A.B", &json!({"x":1}), "7"));
-        let call = parse_request(br#"{"jsonrpc":"2.0","method":"A.B","params":[{"x":2}],"id":"s"}"#).unwrap();
-        assert_eq!((&call.params, call.id.unwrap().get()), (&json!({"x":2}), r#""s""#));
+        assert_eq!((call.method.as_ref(), call.params, call.id.unwrap().get()), ("A.B", r#"{"x":1}"#, "7"));
+        let call = parse_request(br#"{"jsonrpc":"2.0","method":"A.B","params":[{"x":2}, 3],"id":"s"}"#).unwrap();
+        assert_eq!((call.params, call.id.unwrap().get()), (r#"{"x":2}"#, r#""s""#));
         let call = parse_request(br#"{"jsonrpc":"2.0","method":"A.B"}"#).unwrap();
-        assert_eq!((&call.params, call.id.is_none()), (&json!({}), true));
+        assert_eq!((call.params, call.id.is_none()), ("{}", true));
         let call = parse_request(br#"{"jsonrpc":"2.0","method":"A.B","params":null,"id":null}"#).unwrap();
-        assert_eq!((&call.params, call.id.is_none()), (&json!({}), true));
+        assert_eq!((call.params, call.id.is_none()), ("{}", true));
+        for empty in ["[]", "[null]"] {
+            let body = format!(r#"{{"jsonrpc":"2.0","method":"A.B","params":{empty},"id":1}}"#);
+            assert_eq!(parse_request(body.as_bytes()).unwrap().params, "{}");
+        }
+        let call = parse_request(br#"{"jsonrpc":"2.0","method":"A.B","params":"text","id":1}"#).unwrap();
+        assert_eq!(call.params, r#""text""#);
     }
 
     #[test]
@@ -208,7 +220,7 @@ mod tests {
     fn writes_gorillas_byte_layout() {
         let id = RawValue::from_string("12".into()).unwrap();
         let mut out = Vec::new();
-        write_result(&mut out, &json!({"Type":"","OK":true}), &id);
+        write_result(&mut out, br#"{"Type":"","OK":true}"#, &id);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"jsonrpc\":\"2.0\",\"result\":{\"Type\":\"\",\"OK\":true},\"id\":12}\n"

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::envelope::RpcError;
+use crate::envelope::{RpcError, SERVER_ERROR};
 
 /// One JSON-RPC service: every method `<name>.<Method>` on a plugin's socket.
 #[async_trait]
@@ -34,6 +34,15 @@ pub trait Service: Send + Sync {
     /// (`null` and `[ {...} ]` are already unwrapped). An unknown method answers
     /// [`RpcError::unknown_method`].
     async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError>;
+
+    /// [`call`](Service::call) with the params as JSON text and the result written as JSON: what
+    /// the server invokes. The default goes through `call`; a service that decodes its requests
+    /// and encodes its responses with serde directly overrides it to skip the `Value`s in between
+    /// (the built-in services do: it halves the server's work on a call).
+    async fn call_json(&self, method: &str, params: &str) -> Result<Vec<u8>, RpcError> {
+        let result = self.call(method, Json::decode(params)?).await?;
+        Json::encode(&result)
+    }
 }
 
 /// An example call of one method, as `/info/api.json` shows it.
@@ -56,12 +65,59 @@ impl MethodExample {
 
 /// Decodes a method's params into its request type; a mismatch is the original's `-32600`.
 pub fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
-    serde_json::from_value(params).map_err(|e| RpcError::invalid_params(e.to_string()))
+    Tree::decode(params)
 }
 
 /// Encodes a method's result.
 pub fn encode_result<T: Serialize>(result: &T) -> Result<Value, RpcError> {
-    serde_json::to_value(result).map_err(|e| RpcError::new(crate::envelope::SERVER_ERROR, e.to_string()))
+    Tree::encode(result)
+}
+
+/// The two forms params and results take: [`Tree`] for [`Service::call`], [`Json`] for
+/// [`Service::call_json`]. The built-in services route a call once, generically over the form.
+pub(crate) trait Codec {
+    /// The params as received.
+    type Params<'a>: Send;
+    /// The result as returned.
+    type Output: Send;
+
+    /// Decodes params into a request type; a mismatch is the original's `-32600`.
+    fn decode<T: DeserializeOwned>(params: Self::Params<'_>) -> Result<T, RpcError>;
+
+    /// Encodes a response type.
+    fn encode<T: Serialize>(result: &T) -> Result<Self::Output, RpcError>;
+}
+
+/// Params and results as `serde_json::Value`s.
+pub(crate) struct Tree;
+
+impl Codec for Tree {
+    type Params<'a> = Value;
+    type Output = Value;
+
+    fn decode<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
+        serde_json::from_value(params).map_err(|e| RpcError::invalid_params(e.to_string()))
+    }
+
+    fn encode<T: Serialize>(result: &T) -> Result<Value, RpcError> {
+        serde_json::to_value(result).map_err(|e| RpcError::new(SERVER_ERROR, e.to_string()))
+    }
+}
+
+/// Params and results as JSON text.
+pub(crate) struct Json;
+
+impl Codec for Json {
+    type Params<'a> = &'a str;
+    type Output = Vec<u8>;
+
+    fn decode<T: DeserializeOwned>(params: &str) -> Result<T, RpcError> {
+        serde_json::from_str(params).map_err(|e| RpcError::invalid_params(e.to_string()))
+    }
+
+    fn encode<T: Serialize>(result: &T) -> Result<Vec<u8>, RpcError> {
+        serde_json::to_vec(result).map_err(|e| RpcError::new(SERVER_ERROR, e.to_string()))
+    }
 }
 
 /// `to_value` for the wire types of this crate, whose serialization cannot fail (string keys only).

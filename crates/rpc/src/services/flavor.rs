@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Typed;
 use crate::envelope::RpcError;
-use crate::service::{MethodExample, Service, decode_params, encode_result};
+use crate::service::{Codec, Json, MethodExample, Service, Tree};
 use crate::wire::flavor::*;
 
 /// The service name of the Flavor interface.
@@ -42,32 +42,42 @@ impl Service for FlavorService {
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.dispatch::<Tree>(method, params).await
+    }
+
+    async fn call_json(&self, method: &str, params: &str) -> Result<Vec<u8>, RpcError> {
+        self.dispatch::<Json>(method, params).await
+    }
+}
+
+impl FlavorService {
+    async fn dispatch<C: Codec>(&self, method: &str, params: C::Params<'_>) -> Result<C::Output, RpcError> {
         match method {
             "Validate" => {
-                let request: ValidateRequest = decode_params(params)?;
+                let request: ValidateRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 plugin.validate(request.properties.as_ref(), &request.allocation).await?;
-                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+                C::encode(&OkResponse { r#type: request.r#type, ok: true })
             }
             "Prepare" => {
-                let request: PrepareRequest = decode_params(params)?;
+                let request: PrepareRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 let spec = plugin
                     .prepare(request.properties.as_ref(), request.spec, &request.allocation, &request.index)
                     .await?;
-                encode_result(&PrepareResponse { r#type: request.r#type, spec })
+                C::encode(&PrepareResponse { r#type: request.r#type, spec })
             }
             "Healthy" => {
-                let request: InstanceRequest = decode_params(params)?;
+                let request: InstanceRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 let health = plugin.healthy(request.properties.as_ref(), &request.instance).await?;
-                encode_result(&HealthyResponse { r#type: request.r#type, health })
+                C::encode(&HealthyResponse { r#type: request.r#type, health })
             }
             "Drain" => {
-                let request: InstanceRequest = decode_params(params)?;
+                let request: InstanceRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 plugin.drain(request.properties.as_ref(), &request.instance).await?;
-                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+                C::encode(&OkResponse { r#type: request.r#type, ok: true })
             }
             _ => Err(RpcError::unknown_method(NAME, method)),
         }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::Keyed;
 use crate::envelope::RpcError;
-use crate::service::{MethodExample, Service, decode_params, encode_result};
+use crate::service::{Codec, Json, MethodExample, Service, Tree};
 use crate::wire::group::*;
 
 /// The service name of the Group interface.
@@ -54,54 +54,64 @@ impl Service for GroupService {
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.dispatch::<Tree>(method, params).await
+    }
+
+    async fn call_json(&self, method: &str, params: &str) -> Result<Vec<u8>, RpcError> {
+        self.dispatch::<Json>(method, params).await
+    }
+}
+
+impl GroupService {
+    async fn dispatch<C: Codec>(&self, method: &str, params: C::Params<'_>) -> Result<C::Output, RpcError> {
         match method {
             "CommitGroup" => {
-                let request: CommitGroupRequest = decode_params(params)?;
+                let request: CommitGroupRequest = C::decode(params)?;
                 let plugin = self.objects.resolve(&request.name)?;
                 let id = request.spec.id.clone();
                 let details = plugin.commit_group(request.spec, request.pretend).await?;
-                encode_result(&CommitGroupResponse { name: request.name, id, details })
+                C::encode(&CommitGroupResponse { name: request.name, id, details })
             }
             "FreeGroup" => {
-                let request: GroupRef = decode_params(params)?;
+                let request: GroupRef = C::decode(params)?;
                 self.objects.resolve(&request.name)?.free_group(&request.id).await?;
-                encode_result(&request)
+                C::encode(&request)
             }
             "DescribeGroup" => {
-                let request: GroupRef = decode_params(params)?;
+                let request: GroupRef = C::decode(params)?;
                 let description = self.objects.resolve(&request.name)?.describe_group(&request.id).await?;
-                encode_result(&DescribeGroupResponse { name: request.name, id: request.id, description })
+                C::encode(&DescribeGroupResponse { name: request.name, id: request.id, description })
             }
             "DestroyGroup" => {
-                let request: GroupRef = decode_params(params)?;
+                let request: GroupRef = C::decode(params)?;
                 self.objects.resolve(&request.name)?.destroy_group(&request.id).await?;
-                encode_result(&request)
+                C::encode(&request)
             }
             "InspectGroups" => {
-                let request: GroupRef = decode_params(params)?;
+                let request: GroupRef = C::decode(params)?;
                 let groups = self.objects.resolve(&request.name)?.inspect_groups().await?;
                 // The original leaves `ID` empty here whatever the request said.
-                encode_result(&InspectGroupsResponse { name: request.name, id: Default::default(), groups })
+                C::encode(&InspectGroupsResponse { name: request.name, id: Default::default(), groups })
             }
             "DestroyInstances" => {
-                let request: DestroyInstancesRequest = decode_params(params)?;
+                let request: DestroyInstancesRequest = C::decode(params)?;
                 self.objects.resolve(&request.name)?.destroy_instances(&request.id, &request.instances).await?;
-                encode_result(&GroupRef { name: request.name, id: request.id })
+                C::encode(&GroupRef { name: request.name, id: request.id })
             }
             "Size" => {
-                let request: GroupRef = decode_params(params)?;
+                let request: GroupRef = C::decode(params)?;
                 let size = self.objects.resolve(&request.name)?.size(&request.id).await?;
-                encode_result(&SizeResponse { name: request.name, id: request.id, size })
+                C::encode(&SizeResponse { name: request.name, id: request.id, size })
             }
             "SetSize" => {
-                let request: SetSizeRequest = decode_params(params)?;
+                let request: SetSizeRequest = C::decode(params)?;
                 let plugin = self.objects.resolve(&request.name)?;
                 let size = u64::try_from(request.size).map_err(|_| Error::invalid("size cannot be negative"))?;
                 plugin.set_size(&request.id, size).await?;
-                encode_result(&GroupRef { name: request.name, id: request.id })
+                C::encode(&GroupRef { name: request.name, id: request.id })
             }
             "PauseRollout" | "ResumeRollout" | "AbortRollout" | "RolloutStatus" => {
-                let request: GroupRef = decode_params(params)?;
+                let request: GroupRef = C::decode(params)?;
                 let plugin = self.objects.resolve(&request.name)?;
                 let status = match method {
                     "PauseRollout" => plugin.pause_rollout(&request.id).await?,
@@ -109,7 +119,7 @@ impl Service for GroupService {
                     "AbortRollout" => plugin.abort_rollout(&request.id).await?,
                     _ => plugin.rollout_status(&request.id).await?,
                 };
-                encode_result(&RolloutResponse { name: request.name, id: request.id, status })
+                C::encode(&RolloutResponse { name: request.name, id: request.id, status })
             }
             _ => Err(RpcError::unknown_method(NAME, method)),
         }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Typed;
 use crate::envelope::RpcError;
-use crate::service::{MethodExample, Service, decode_params, encode_result};
+use crate::service::{Codec, Json, MethodExample, Service, Tree};
 use crate::wire::instance::*;
 
 /// The service name of the Instance interface.
@@ -43,36 +43,46 @@ impl Service for InstanceService {
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.dispatch::<Tree>(method, params).await
+    }
+
+    async fn call_json(&self, method: &str, params: &str) -> Result<Vec<u8>, RpcError> {
+        self.dispatch::<Json>(method, params).await
+    }
+}
+
+impl InstanceService {
+    async fn dispatch<C: Codec>(&self, method: &str, params: C::Params<'_>) -> Result<C::Output, RpcError> {
         match method {
             "Validate" => {
-                let request: ValidateRequest = decode_params(params)?;
+                let request: ValidateRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 plugin.validate(request.properties.as_ref()).await?;
-                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+                C::encode(&OkResponse { r#type: request.r#type, ok: true })
             }
             "Provision" => {
-                let request: ProvisionRequest = decode_params(params)?;
+                let request: ProvisionRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 let id = plugin.provision(request.spec).await?;
-                encode_result(&ProvisionResponse { r#type: request.r#type, id: Some(id) })
+                C::encode(&ProvisionResponse { r#type: request.r#type, id: Some(id) })
             }
             "Label" => {
-                let request: LabelRequest = decode_params(params)?;
+                let request: LabelRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 plugin.label(&request.instance, &request.labels).await?;
-                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+                C::encode(&OkResponse { r#type: request.r#type, ok: true })
             }
             "Destroy" => {
-                let request: DestroyRequest = decode_params(params)?;
+                let request: DestroyRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 plugin.destroy(&request.instance, request.context).await?;
-                encode_result(&OkResponse { r#type: request.r#type, ok: true })
+                C::encode(&OkResponse { r#type: request.r#type, ok: true })
             }
             "DescribeInstances" => {
-                let request: DescribeInstancesRequest = decode_params(params)?;
+                let request: DescribeInstancesRequest = C::decode(params)?;
                 let plugin = self.objects.select(&request.r#type)?;
                 let descriptions = plugin.describe_instances(&request.tags, request.properties).await?;
-                encode_result(&DescribeInstancesResponse { r#type: request.r#type, descriptions })
+                C::encode(&DescribeInstancesResponse { r#type: request.r#type, descriptions })
             }
             _ => Err(RpcError::unknown_method(NAME, method)),
         }

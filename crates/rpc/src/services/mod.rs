@@ -14,10 +14,8 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::envelope::{RpcError, SERVER_ERROR};
-use crate::service::{Service, decode_params, encode_result};
+use crate::service::{Codec, Json, Service};
 use crate::wire::handshake::{HelloRequest, HelloResponse, Object};
 
 /// The name of the service every plugin serves to describe itself.
@@ -51,8 +49,8 @@ impl Registry {
         self.services.first()
     }
 
-    /// Runs `Service.Method`.
-    pub(crate) async fn dispatch(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+    /// Runs `Service.Method` with params as JSON text; returns the result as JSON.
+    pub(crate) async fn dispatch(&self, method: &str, params: &str) -> Result<Vec<u8>, RpcError> {
         let mut parts = method.split('.');
         let (Some(service), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(RpcError::new(
@@ -63,14 +61,14 @@ impl Registry {
         if service == HANDSHAKE {
             return match name {
                 "Hello" => {
-                    let _: HelloRequest = decode_params(params)?;
-                    encode_result(&self.hello())
+                    let _: HelloRequest = Json::decode(params)?;
+                    Json::encode(&self.hello())
                 }
                 _ => Err(RpcError::unknown_method(service, name)),
             };
         }
         match self.by_name.get(service) {
-            Some(target) => target.call(name, params).await,
+            Some(target) => target.call_json(name, params).await,
             None => Err(RpcError::unknown_service(method)),
         }
     }
