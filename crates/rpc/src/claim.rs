@@ -18,7 +18,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -74,6 +74,13 @@ pub enum ServeError {
         /// Its socket.
         socket: PathBuf,
     },
+    /// Something other than a socket (a file, a directory) has the plugin's name; it is never
+    /// removed.
+    #[error("cannot listen on {}: it exists and is not a socket", path.display())]
+    NotASocket {
+        /// The path in the way.
+        path: PathBuf,
+    },
     /// Two services of the plugin have the same RPC name.
     #[error("plugin '{name}' registers the RPC service '{service}' twice")]
     DuplicateService {
@@ -112,6 +119,7 @@ impl From<ServeError> for infrakit_spi::Error {
             ServeError::InvalidName { .. }
             | ServeError::DuplicateService { .. }
             | ServeError::DuplicateObject { .. } => Self::Invalid(error.to_string()),
+            ServeError::NotASocket { .. } => Self::Conflict(error.to_string()),
             ServeError::Io { .. } => Self::Failed(error.to_string()),
         }
     }
@@ -168,6 +176,7 @@ impl Claim {
                 remove_if_present(&socket)?;
             }
             SocketState::Absent => {}
+            SocketState::NotASocket => return Err(ServeError::NotASocket { path: socket }),
         }
         if pid_file.exists() {
             tracing::warn!(pid_file = %pid_file.display(), pid = %PidDisplay(recorded),
@@ -238,13 +247,17 @@ enum SocketState {
     Absent,
     /// A socket that accepts connections: its plugin is alive.
     Live,
-    /// A file that refuses connections: its plugin is gone.
+    /// A socket that refuses connections: its plugin is gone.
     Refusing,
+    /// Something else, which is not ours to remove.
+    NotASocket,
 }
 
 async fn probe_socket(socket: &Path) -> SocketState {
-    if std::fs::symlink_metadata(socket).is_err() {
-        return SocketState::Absent;
+    match std::fs::symlink_metadata(socket) {
+        Err(_) => return SocketState::Absent,
+        Ok(metadata) if !metadata.file_type().is_socket() => return SocketState::NotASocket,
+        Ok(_) => {}
     }
     match UnixStream::connect(socket).await {
         Ok(_) => SocketState::Live,

@@ -102,6 +102,17 @@ async fn a_socket_held_open_for_a_dead_plugin_is_replaced() {
 }
 
 #[tokio::test]
+async fn something_else_with_the_name_is_never_removed() {
+    let plugins = Plugins::default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("simulator"), "my notes").unwrap();
+    let error = plugins.server("simulator").bind(dir.path()).await.err().expect("refused");
+    assert!(matches!(error, ServeError::NotASocket { .. }), "{error:?}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("simulator")).unwrap(), "my notes");
+    assert!(!dir.path().join("simulator.pid").exists());
+}
+
+#[tokio::test]
 async fn a_live_plugin_is_never_touched() {
     let plugins = Plugins::default();
     let running = Running::start(plugins.server("simulator")).await;
