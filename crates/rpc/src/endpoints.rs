@@ -67,7 +67,8 @@ async fn rpc(plugin: &Plugin, request: Request<Incoming>) -> Response<ResponseBo
             format!("rpc: POST method required, received {}", request.method()),
         );
     }
-    if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+    // Gorilla treats an empty content type as a missing one.
+    if let Some(content_type) = request.headers().get(CONTENT_TYPE).filter(|value| !value.is_empty()) {
         let content_type = content_type.to_str().unwrap_or_default();
         let media_type = content_type.split(';').next().unwrap_or_default().trim();
         if !media_type.eq_ignore_ascii_case("application/json") {
@@ -99,7 +100,10 @@ async fn rpc(plugin: &Plugin, request: Request<Incoming>) -> Response<ResponseBo
             let outcome = AssertUnwindSafe(plugin.registry.dispatch(&call.method, call.params))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|_| Err(RpcError::new(SERVER_ERROR, format!("{} panicked", call.method))));
+                .unwrap_or_else(|_| {
+                    tracing::error!(method = %call.method, "the plugin panicked");
+                    Err(RpcError::new(SERVER_ERROR, format!("{} panicked", call.method)))
+                });
             if let Some(id) = call.id {
                 match outcome {
                     Ok(result) => envelope::write_result(&mut out, &result, id),

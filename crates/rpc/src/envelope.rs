@@ -42,6 +42,12 @@ impl RpcError {
         Self::new(INVALID_REQUEST, message)
     }
 
+    /// `rpc: service/method request ill-formed: "X"`, the original's words for a method name that
+    /// is not `Service.Method`.
+    pub fn ill_formed(method: &str) -> Self {
+        Self::new(SERVER_ERROR, format!("rpc: service/method request ill-formed: {}", go_quote(method)))
+    }
+
     /// `rpc: can't find service "X.Y"`, the original's words for an unknown service.
     pub fn unknown_service(method: &str) -> Self {
         Self::new(SERVER_ERROR, format!("rpc: can't find service {}", go_quote(method)))

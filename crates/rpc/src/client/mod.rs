@@ -7,10 +7,10 @@
 //! getting an answer (no socket, refused, reset, timeout) is [`Error::Unavailable`] naming the
 //! plugin.
 //!
-//! - [`pool`]: the connections.
-//! - [`typed`]: [`InstanceClient`], [`FlavorClient`], [`GroupClient`], which implement the spi
+//! - `pool`: the connections.
+//! - `typed`: [`InstanceClient`], [`FlavorClient`], [`GroupClient`], which implement the spi
 //!   traits and check the plugin's interface version once.
-//! - [`subscribe`]: a plugin's event stream.
+//! - `subscribe`: a plugin's event stream.
 
 mod pool;
 mod subscribe;

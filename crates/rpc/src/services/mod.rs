@@ -53,10 +53,7 @@ impl Registry {
     pub(crate) async fn dispatch(&self, method: &str, params: &str) -> Result<Vec<u8>, RpcError> {
         let mut parts = method.split('.');
         let (Some(service), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(RpcError::new(
-                SERVER_ERROR,
-                format!("rpc: service/method request ill-formed: {}", serde_json::Value::from(method)),
-            ));
+            return Err(RpcError::ill_formed(method));
         };
         if service == HANDSHAKE {
             return match name {
