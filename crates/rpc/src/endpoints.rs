@@ -7,6 +7,7 @@
 //! | another content type on `/` | 415 `rpc: unrecognized Content-Type: text/plain` |
 //! | a body over [`MAX_REQUEST_BODY`] | 413 with a JSON-RPC `-32600` error |
 //! | `GET /info/api.json` | the plugin's description ([`crate::info`]) |
+//! | `GET /info/functions.json` | `{}`: no template functions (the original's CLI asks) |
 //! | `GET /events?topic=t` | Server-Sent Events ([`crate::events`]) |
 //! | anything else | 404 |
 //!
@@ -55,6 +56,7 @@ pub(crate) async fn handle(
     Ok(match request.uri().path() {
         "/" => rpc(&plugin, request).await,
         "/info/api.json" => info(&plugin),
+        "/info/functions.json" => json(StatusCode::OK, b"{}".to_vec()),
         "/events" => events(&plugin.events, stopping, &request),
         _ => text(StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
     })

@@ -213,6 +213,9 @@ async fn info_describes_the_first_service() {
     assert_eq!(provision["Request"]["id"], provision["Response"]["id"]);
     assert!(provision["Request"]["id"].as_str().unwrap().parse::<u64>().is_ok());
 
+    let functions = crate::support::raw(&running.socket, "GET", "/info/functions.json", None, vec![]).await;
+    assert_eq!((functions.status.as_u16(), functions.text().as_str()), (200, "{}"));
+
     let bare = Running::start(PluginServer::new("bare")).await;
     assert_eq!(bare.client().info().await.unwrap(), json!({"Vendor": null, "Implements": []}));
     bare.stop().await;
