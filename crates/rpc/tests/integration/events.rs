@@ -1,4 +1,4 @@
-//! Events over SSE (scenario 26): prefix and exact subscriptions, order, the wire format, and
+//! Events over SSE (the RPC acceptance scenario 26): prefix and exact subscriptions, order, the wire format, and
 //! streams that end when the plugin stops.
 
 use std::time::Duration;

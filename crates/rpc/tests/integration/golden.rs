@@ -1,4 +1,4 @@
-//! The exact bytes of §3.6, both ways: `tests/golden/<Service.Method>.request.json` is what the
+//! The exact bytes of every method's request and response, as the original writes them, both ways: `tests/golden/<Service.Method>.request.json` is what the
 //! typed clients send (captured by a raw HTTP server that answers with the golden response), and
 //! `<Service.Method>.response.json` is what the server writes for that request. Request ids are
 //! normalised to 1, since a client numbers its calls.

@@ -1,4 +1,4 @@
-//! The handshake (scenario 25): a typed client checks the plugin's interface and version once,
+//! The handshake (the RPC acceptance scenario 25): a typed client checks the plugin's interface and version once,
 //! and fails with the original's messages.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Every method of Instance, Flavor and Group, through the typed clients, over a real socket, to
-//! plugins that record what they were given (scenario 24).
+//! plugins that record what they were given (the RPC acceptance scenario 24).
 
 use infrakit_rpc::{FlavorClient, GroupClient, InstanceClient, RemoteLookup};
 use infrakit_spi::Error;
