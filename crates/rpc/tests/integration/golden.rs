@@ -1,7 +1,8 @@
-//! The exact bytes of every method's request and response, as the original writes them, both ways: `tests/golden/<Service.Method>.request.json` is what the
-//! typed clients send (captured by a raw HTTP server that answers with the golden response), and
-//! `<Service.Method>.response.json` is what the server writes for that request. Request ids are
-//! normalised to 1, since a client numbers its calls.
+//! The exact bytes of every method's request and response, as the original writes them, both
+//! ways: `tests/golden/<Service.Method>.request.json` is what the typed clients send (captured by a
+//! raw HTTP server that answers with the golden response), and `<Service.Method>.response.json` is
+//! what the server writes for that request. Request ids are normalised to 1, since a client
+//! numbers its calls.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
