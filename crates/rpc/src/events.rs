@@ -120,7 +120,8 @@ impl EventBus {
             match subscriber.queue.try_send(Arc::clone(&published)) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(subscriber = id, topic = %subscriber.filter.topic, "dropping a subscriber that fell behind");
+                    let topic = &subscriber.filter.topic;
+                    tracing::warn!(subscriber = id, %topic, "dropping a subscriber that fell behind");
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,

@@ -23,8 +23,9 @@ async fn seeded() -> (Plugins, Running) {
     let seed =
         json!({"jsonrpc": "2.0", "method": "Instance.Provision", "params": {"Spec": {"Tags": {"a": "b"}}}, "id": 1});
     assert_eq!(post(&running.socket, &seed.to_string()).await.json()["result"]["ID"], "inst-1");
+    let spec = json!({"ID": "workers", "Properties": {"Allocation": {"Size": 2}}});
     let commit = json!({"jsonrpc": "2.0", "method": "Group.CommitGroup",
-        "params": {"Name": "simulator/workers", "Spec": {"ID": "workers", "Properties": {"Allocation": {"Size": 2}}}}, "id": 2});
+        "params": {"Name": "simulator/workers", "Spec": spec}, "id": 2});
     assert_eq!(post(&running.socket, &commit.to_string()).await.json()["result"]["Details"], "Managing 2 instances");
     (plugins, running)
 }

@@ -114,9 +114,7 @@ async fn a_missing_plugin_is_unavailable_and_names_itself() {
     let client =
         InstanceClient::new(Client::new("gone", Address::Unix(socket.clone())).unwrap(), &"gone".parse().unwrap());
     let error = client.describe_instances(&Tags::new(), false).await.unwrap_err();
-    assert!(
-        matches!(&error, Error::Unavailable(m) if m.starts_with(&format!("plugin gone ({}): cannot connect", socket.display()))),
-        "{error:?}"
-    );
+    let expected = format!("plugin gone ({}): cannot connect", socket.display());
+    assert!(matches!(&error, Error::Unavailable(m) if m.starts_with(&expected)), "{error:?}");
     assert!(error.retryable());
 }
