@@ -31,6 +31,10 @@ use crate::target::Target;
 
 /// Commands waiting for a busy group's task; senders wait beyond this.
 pub const COMMAND_QUEUE: usize = 64;
+/// Passes run early, because a batch of operations ended, between two ticks. A real chain
+/// (destroy, then create, then adopt) is short; a longer one means actions whose success does not
+/// show in the listing yet, and the tick retries those without spinning.
+pub const MAX_EARLY_PASSES: u32 = 8;
 
 /// What every group's task shares.
 pub struct Context {
@@ -137,6 +141,11 @@ pub struct GroupTask {
     shared: Arc<Shared>,
     context: Arc<Context>,
     waiters: Vec<Waiter>,
+    /// Whether an operation of the running batch failed: then the next pass waits for the tick
+    /// rather than retrying at once, so a failing backend is not hammered.
+    batch_failed: bool,
+    /// Early passes since the last tick.
+    early_passes: u32,
 }
 
 /// A running group: how to reach its task.
@@ -171,6 +180,8 @@ impl GroupTask {
             shared: shared.clone(),
             context,
             waiters: Vec::new(),
+            batch_failed: false,
+            early_passes: 0,
         };
         Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
     }
@@ -191,11 +202,18 @@ impl GroupTask {
                     Some(command) => self.handle(command).await,
                 },
                 Some(outcome) = self.executor.next() => {
-                    self.apply(outcome);
+                    self.batch_failed |= !self.apply(outcome);
                     // One pass when a batch is done, not one per operation.
-                    self.executor.is_idle()
+                    let done = self.executor.is_idle();
+                    let pass = done && !self.batch_failed && self.early_passes < MAX_EARLY_PASSES;
+                    self.batch_failed &= !done;
+                    self.early_passes += u32::from(pass);
+                    pass
                 }
-                _ = ticker.tick() => true,
+                _ = ticker.tick() => {
+                    self.early_passes = 0;
+                    true
+                }
             };
             if reconcile {
                 self.reconcile().await;
@@ -378,20 +396,22 @@ impl GroupTask {
         self.waiters.push(Waiter { pending, errors: Vec::new(), reply: Some(reply) });
     }
 
-    /// Applies the outcome of one operation to the memory.
-    fn apply(&mut self, outcome: Outcome) {
+    /// Applies the outcome of one operation to the memory; returns whether it succeeded.
+    fn apply(&mut self, outcome: Outcome) -> bool {
         let now = Instant::now();
         match outcome {
             Outcome::Provisioned { token, result: Ok(id) } => {
                 let message = format!("provisioned {id}");
                 self.emit(EventKind::Provision, Some(id.as_str()), message, now);
                 self.memory.provision_succeeded(&token, id);
+                true
             }
             Outcome::Provisioned { token, result: Err(e) } => {
                 let cap = self.target.policy.max_provision_backoff;
                 let failures = self.memory.provision_failed(&token, e.message(), now, cap);
                 let message = format!("provision {token} failed ({failures} in a row): {e}");
                 self.emit(EventKind::Error, Some(&token), message, now);
+                false
             }
             Outcome::Destroyed { id, result } => {
                 let error = result.err().map(|e| e.to_string());
@@ -399,13 +419,16 @@ impl GroupTask {
                     self.emit(EventKind::Error, Some(id.as_str()), e.clone(), now);
                 }
                 self.memory.destroy_finished(&id, error.as_deref());
+                let ok = error.is_none();
                 self.settle_waiters(&id, error);
+                ok
             }
             Outcome::Drained { id, result: Err(e) } | Outcome::Adopted { id, result: Err(e) } => {
                 self.memory.last_error = Some(e.to_string());
                 self.emit(EventKind::Error, Some(id.as_str()), e.to_string(), now);
+                false
             }
-            Outcome::Drained { .. } | Outcome::Adopted { .. } => {}
+            Outcome::Drained { .. } | Outcome::Adopted { .. } => true,
         }
     }
 
