@@ -57,6 +57,28 @@ struct Backend {
     health: Option<HealthScript>,
     health_calls: BTreeMap<InstanceId, Vec<Health>>,
     fail_drain: HashSet<InstanceId>,
+    attempts: Vec<Instant>,
+    provisioning: usize,
+    most_provisioning: usize,
+    most_existing: usize,
+    fewest_healthy: Option<usize>,
+}
+
+impl Backend {
+    /// Instances that exist (a destroyed one is gone at once, even if still listed).
+    fn existing(&self) -> usize {
+        self.instances.values().filter(|s| s.gone_at.is_none()).count()
+    }
+
+    /// Existing instances whose last health answer was Healthy.
+    fn healthy(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|(id, s)| {
+                s.gone_at.is_none() && self.health_calls.get(*id).and_then(|h| h.last()) == Some(&Health::Healthy)
+            })
+            .count()
+    }
 }
 
 /// Decides a member's health from its description and how often it was asked before.
@@ -161,6 +183,34 @@ impl Cloud {
             .collect()
     }
 
+    /// When each provision was attempted, failed or not.
+    pub fn attempts(&self) -> Vec<Instant> {
+        self.backend().attempts.clone()
+    }
+
+    /// The most instances that existed at once.
+    pub fn most_existing(&self) -> usize {
+        self.backend().most_existing
+    }
+
+    /// The fewest healthy instances right after a destroy, if any destroy happened.
+    pub fn fewest_healthy(&self) -> Option<usize> {
+        self.backend().fewest_healthy
+    }
+
+    /// Forgets the extremes seen so far.
+    pub fn reset_extremes(&self) {
+        let mut b = self.backend();
+        b.most_existing = b.existing();
+        b.fewest_healthy = None;
+        b.most_provisioning = 0;
+    }
+
+    /// The most provisions that ran at once.
+    pub fn most_provisioning(&self) -> usize {
+        self.backend().most_provisioning
+    }
+
     /// The health answers given for one instance.
     pub fn health_calls(&self, id: &str) -> Vec<Health> {
         self.backend().health_calls.get(&InstanceId::from(id)).cloned().unwrap_or_default()
@@ -224,11 +274,18 @@ impl InstancePlugin for Cloud {
     }
 
     async fn provision(&self, spec: Spec) -> Result<InstanceId> {
-        let latency = self.backend().provision_latency;
+        let latency = {
+            let mut b = self.backend();
+            b.attempts.push(Instant::now());
+            b.provisioning += 1;
+            b.most_provisioning = b.most_provisioning.max(b.provisioning);
+            b.provision_latency
+        };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
         let mut b = self.backend();
+        b.provisioning -= 1;
         if b.fail_all_provisions {
             return Err(Error::unavailable("backend quota exceeded"));
         }
@@ -243,6 +300,7 @@ impl InstancePlugin for Cloud {
         let visible_from = Instant::now() + b.describe_lag;
         b.instances.insert(id.clone(), Stored { description, visible_from, gone_at: None });
         b.calls.push(Call::Provision(id.clone()));
+        b.most_existing = b.most_existing.max(b.existing());
         Ok(id)
     }
 
@@ -268,6 +326,8 @@ impl InstancePlugin for Cloud {
             }
             None => return Err(Error::not_found(format!("no instance {id}"))),
         }
+        let healthy = b.healthy();
+        b.fewest_healthy = Some(b.fewest_healthy.map_or(healthy, |f| f.min(healthy)));
         Ok(())
     }
 
