@@ -1,14 +1,19 @@
 //! The kinds of plugin that `infrakit plugin start` can run, and how each is built.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use infrakit_flavors::{Combo, Vanilla};
+use infrakit_group::{FileJournal, GroupController, GroupEvent};
 use infrakit_provider_local::file::{FileOptions, FilePlugin};
 use infrakit_provider_local::process::{ProcessOptions, ProcessPlugin};
 use infrakit_provider_local::simulator::{Simulator, SimulatorOptions};
+use infrakit_rpc::{Event, EventBus};
+use tokio::sync::broadcast;
+use tracing::warn;
 
 use crate::registry::{Objects, Registry};
 
@@ -25,13 +30,15 @@ pub enum Kind {
     Vanilla,
     /// The combo flavor.
     Combo,
+    /// The group controller.
+    Group,
 }
 
 impl Kind {
     /// Every kind, for help texts and errors.
-    pub const ALL: [Kind; 5] = [Kind::File, Kind::Simulator, Kind::Process, Kind::Vanilla, Kind::Combo];
+    pub const ALL: [Kind; 6] = [Kind::File, Kind::Simulator, Kind::Process, Kind::Vanilla, Kind::Combo, Kind::Group];
 
-    /// The kind's name on the command line, which is also its default socket name.
+    /// The kind's name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Kind::File => "file",
@@ -39,6 +46,17 @@ impl Kind {
             Kind::Process => "process",
             Kind::Vanilla => "vanilla",
             Kind::Combo => "combo",
+            Kind::Group => "group",
+        }
+    }
+
+    /// The socket name a plugin of this kind gets unless one is given: the kind's name, except
+    /// that the group controller is `group-stateless` as in the original (the manager takes
+    /// `group`).
+    pub fn default_socket(self) -> &'static str {
+        match self {
+            Kind::Group => "group-stateless",
+            other => other.name(),
         }
     }
 
@@ -56,8 +74,42 @@ impl Kind {
             }
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
+            Kind::Group => {
+                let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
+                options.journal = Arc::new(FileJournal::new(infrakit_home().join("journal").join(name)));
+                let controller = GroupController::new(registry.clone(), options);
+                let bus = EventBus::new();
+                tokio::spawn(forward_events(controller.subscribe(), bus.clone()));
+                objects.groups.push((String::new(), Arc::new(controller)));
+                objects.events = Some(bus);
+            }
         }
         Ok(objects)
+    }
+}
+
+/// InfraKit's home: `$INFRAKIT_HOME`, else `~/.infrakit`. Plugins keep their state under it.
+pub fn infrakit_home() -> PathBuf {
+    match std::env::var_os(infrakit_rpc::HOME_ENV).filter(|home| !home.is_empty()) {
+        Some(home) => PathBuf::from(home),
+        None => std::env::home_dir().unwrap_or_default().join(".infrakit"),
+    }
+}
+
+/// Publishes the group controller's decisions on its plugin's event stream, topic `<group>/<type>`.
+async fn forward_events(mut decisions: broadcast::Receiver<GroupEvent>, bus: EventBus) {
+    loop {
+        match decisions.recv().await {
+            Ok(decision) => {
+                let mut event = Event::new(decision.id, decision.message);
+                event.r#type = decision.r#type.as_str().to_owned();
+                bus.publish(&decision.topic, event);
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                warn!(missed, "the event stream fell behind the group controller; some events were not streamed");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 
@@ -96,7 +148,7 @@ impl FromStr for PluginArg {
             Some((kind, name)) => (kind.parse::<Kind>()?, name.to_owned()),
             None => {
                 let kind = s.parse::<Kind>()?;
-                (kind, kind.name().to_owned())
+                (kind, kind.default_socket().to_owned())
             }
         };
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
@@ -120,5 +172,7 @@ mod tests {
         assert_eq!((arg.kind, arg.name.as_str()), (Kind::File, "instance-file"));
         assert!("nope".parse::<PluginArg>().unwrap_err().to_string().contains("known kinds are file"));
         assert!("file:a/b".parse::<PluginArg>().is_err());
+        let arg: PluginArg = "group".parse().unwrap();
+        assert_eq!((arg.kind, arg.name.as_str()), (Kind::Group, "group-stateless"));
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use infrakit_rpc::RemoteLookup;
+use infrakit_rpc::{EventBus, RemoteLookup};
 use infrakit_spi::flavor::FlavorPlugin;
 use infrakit_spi::group::GroupPlugin;
 use infrakit_spi::instance::InstancePlugin;
@@ -15,12 +15,14 @@ use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::PluginName;
 use infrakit_spi::{Error, Result};
 
-/// The objects one plugin serves, by object name (`""` is the default object).
+/// The objects one plugin serves, by object name (`""` is the default object), and the events
+/// it publishes.
 #[derive(Default, Clone)]
 pub struct Objects {
     pub instances: Vec<(String, Arc<dyn InstancePlugin>)>,
     pub flavors: Vec<(String, Arc<dyn FlavorPlugin>)>,
     pub groups: Vec<(String, Arc<dyn GroupPlugin>)>,
+    pub events: Option<EventBus>,
 }
 
 /// Picks the object a name addresses: the named one, or the only/default one when unnamed.

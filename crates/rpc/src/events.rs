@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::go_time;
+use infrakit_spi::time as go_time;
 
 /// How many events a subscriber may have waiting: enough to ride out a burst (a group scaling by
 /// hundreds), small enough that a stuck client costs little memory before it is dropped.

@@ -28,7 +28,6 @@ pub mod discovery;
 mod endpoints;
 pub mod envelope;
 pub mod events;
-mod go_time;
 mod info;
 mod inventory;
 mod lookup;

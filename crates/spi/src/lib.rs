@@ -13,6 +13,7 @@
 //! - [`hash`]: the config hash that decides whether an instance runs the current config.
 //! - [`duration`]: Go duration strings (`"10s"`, `"1m30s"`), as InfraKit's specs write them.
 //! - [`lookup`]: how a caller finds a plugin by name, whatever the transport.
+//! - [`time`]: timestamps as Go's RFC 3339 with nanoseconds, for events and decisions.
 //!
 //! JSON shapes follow the original exactly: PascalCase keys, `null` for absent collections.
 
@@ -24,6 +25,7 @@ pub mod group;
 pub mod hash;
 pub mod instance;
 pub mod lookup;
+pub mod time;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 //! its module as plain values.
 
 mod flavor;
+mod group;
 mod instance;
 mod plugin;
 
@@ -48,6 +49,16 @@ pub enum Command {
         command: InstanceCommand,
     },
 
+    /// Manage groups: commit specs, scale, roll out, watch.
+    Group {
+        /// The group plugin to talk to (default: `group`, the manager, when it runs, else
+        /// `group-stateless`, the controller).
+        #[arg(long, global = true, value_name = "NAME")]
+        plugin: Option<String>,
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+
     /// Call a flavor plugin: `infrakit flavor vanilla validate props.yml`.
     Flavor {
         /// The plugin, as `socket[/object]`.
@@ -62,7 +73,8 @@ pub enum PluginCommand {
     /// Run plugins in this process until SIGINT or SIGTERM.
     ///
     /// Each argument is KIND[:NAME]: the kind of plugin and the socket name to serve it under
-    /// (default: the kind's usual name). Kinds: file, simulator, process, vanilla, combo.
+    /// (default: the kind's usual name; `group` is served as `group-stateless`, as the original).
+    /// Kinds: file, simulator, process, vanilla, combo, group.
     /// Sockets and pid files are removed on exit; stale ones from a crashed run are replaced.
     Start {
         /// Plugins to run, as KIND[:NAME].
@@ -86,6 +98,66 @@ pub enum PluginCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Commit a group spec (JSON or YAML; `-` for stdin): start managing the group, or change it.
+    ///
+    /// The file is `{ID, Properties}` or `{kind: group, metadata: {name}, properties}`. With
+    /// --pretend nothing changes and the plan is printed.
+    Commit {
+        file: PathBuf,
+        /// Only say what would be done.
+        #[arg(long)]
+        pretend: bool,
+    },
+    /// List the managed groups with their phase and counts.
+    Ls {
+        /// Print only the IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show a group's status, recent decisions and members.
+    Describe {
+        id: String,
+        /// Print only the member IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show a group's target size, or change it.
+    Scale { id: String, size: Option<u64> },
+    /// Destroy members of a group and shrink it by as many.
+    DestroyInstances {
+        id: String,
+        #[arg(required = true)]
+        instances: Vec<String>,
+    },
+    /// Stop managing a group; its instances keep running.
+    Free { id: String },
+    /// Stop managing a group and destroy its instances.
+    Destroy { id: String },
+    /// Pause, resume or abort a group's rollout, or show where it stands.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+    /// Show a group's recent decisions; with --follow, stream new ones until Ctrl-C.
+    Events {
+        id: String,
+        #[arg(short, long)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Stop replacing members; healing goes on.
+    Pause { id: String },
+    /// Go on with a paused rollout.
+    Resume { id: String },
+    /// Stop the rollout and go back to the spec in effect before it.
+    Abort { id: String },
+    /// Where the rollout stands.
+    Status { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,5 +248,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin(command) => plugin::run(command, cli.output).await,
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
+        Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
     }
 }

@@ -62,6 +62,9 @@ fn serve_objects(mut server: PluginServer, objects: Objects) -> PluginServer {
     for (name, plugin) in objects.groups {
         server = server.group(&name, plugin);
     }
+    if let Some(bus) = objects.events {
+        server = server.events(bus);
+    }
     server
 }
 

@@ -1,4 +1,4 @@
-//! Go's `time.Time` in JSON: RFC 3339 with up to nine fraction digits, trailing zeros trimmed
+//! Times as Go's `time.Time` writes them in JSON: RFC 3339 with up to nine fraction digits, trailing zeros trimmed
 //! (`2018-02-14T00:28:07.1Z`), as `time.RFC3339Nano` writes it.
 //!
 //! Events carry two timestamps; Go subscribers parse them with `time.Time.UnmarshalJSON`, so the
@@ -14,7 +14,7 @@ const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Writes a time as Go's `RFC3339Nano` in UTC.
-pub(crate) fn format(time: SystemTime) -> String {
+pub fn format_rfc3339(time: SystemTime) -> String {
     let (secs, nanos) = match time.duration_since(UNIX_EPOCH) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         Err(before) => {
@@ -34,7 +34,7 @@ pub(crate) fn format(time: SystemTime) -> String {
 }
 
 /// Reads an RFC 3339 time (`Z` or `±hh:mm`, optional fraction of up to nine digits).
-pub(crate) fn parse(text: &str) -> Option<SystemTime> {
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let bytes = text.as_bytes();
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = text.get(range)?;
@@ -105,22 +105,22 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Serde for a required time.
-pub(crate) fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format(*time))
+pub fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_rfc3339(*time))
 }
 
 /// Serde for a required time.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 time \"{text}\"")))
+    parse_rfc3339(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 time \"{text}\"")))
 }
 
 /// Serde for a time that Go writes as its zero value when unset.
-pub(crate) mod optional {
+pub mod optional {
     use super::*;
 
     /// `None` is written as Go's zero time.
-    pub(crate) fn serialize<S: Serializer>(time: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(time: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
         match time {
             Some(time) => super::serialize(time, serializer),
             None => serializer.serialize_str(GO_ZERO_TIME),
@@ -128,11 +128,11 @@ pub(crate) mod optional {
     }
 
     /// Go's zero time (and `null`) read as `None`.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SystemTime>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SystemTime>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
             None => Ok(None),
             Some(text) if text == GO_ZERO_TIME => Ok(None),
-            Some(text) => parse(&text)
+            Some(text) => parse_rfc3339(&text)
                 .map(Some)
                 .ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 time \"{text}\""))),
         }
@@ -146,22 +146,22 @@ mod tests {
     #[test]
     fn formats_as_gos_rfc3339nano() {
         let t = UNIX_EPOCH + Duration::new(1_518_568_087, 100_000_000);
-        assert_eq!(format(t), "2018-02-14T00:28:07.1Z");
-        assert_eq!(format(UNIX_EPOCH + Duration::new(951_782_400, 0)), "2000-02-29T00:00:00Z");
-        assert_eq!(format(UNIX_EPOCH + Duration::new(0, 123_456_789)), "1970-01-01T00:00:00.123456789Z");
-        assert_eq!(format(UNIX_EPOCH - Duration::new(1, 0)), "1969-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339(t), "2018-02-14T00:28:07.1Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::new(951_782_400, 0)), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::new(0, 123_456_789)), "1970-01-01T00:00:00.123456789Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH - Duration::new(1, 0)), "1969-12-31T23:59:59Z");
     }
 
     #[test]
     fn parses_what_go_writes() {
         let t = UNIX_EPOCH + Duration::new(1_518_568_087, 100_000_000);
-        assert_eq!(parse("2018-02-14T00:28:07.1Z"), Some(t));
-        assert_eq!(parse("2018-02-14T01:28:07.100+01:00"), Some(t));
-        assert_eq!(parse("2018-02-13T19:28:07.1-05:00"), Some(t));
+        assert_eq!(parse_rfc3339("2018-02-14T00:28:07.1Z"), Some(t));
+        assert_eq!(parse_rfc3339("2018-02-14T01:28:07.100+01:00"), Some(t));
+        assert_eq!(parse_rfc3339("2018-02-13T19:28:07.1-05:00"), Some(t));
         for bad in ["", "2018-02-14", "2018-02-14T00:28:07", "2018-13-14T00:28:07Z", "2018-02-14T00:28:07.Z"] {
-            assert_eq!(parse(bad), None, "{bad}");
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
         let now = SystemTime::now();
-        assert_eq!(parse(&format(now)), Some(now));
+        assert_eq!(parse_rfc3339(&format_rfc3339(now)), Some(now));
     }
 }
