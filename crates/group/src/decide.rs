@@ -29,7 +29,8 @@ use tokio::time::Instant;
 
 use crate::brakes::{Breaker, Meltdown};
 use crate::memory::{
-    DESTROY_VISIBILITY_TIMEOUT, Destroying, Intent, Memory, PROVISION_VISIBILITY_TIMEOUT, Progress, Vanished,
+    DESTROY_VISIBILITY_TIMEOUT, DestroyProgress, Destroying, Intent, Memory, PROVISION_VISIBILITY_TIMEOUT, Progress,
+    Vanished,
 };
 use crate::model::{Allocation, Desired, Member, Observed};
 use crate::plan::{Action, EventKind, Note, Plan, Report};
@@ -97,6 +98,16 @@ impl<'a> Pass<'a> {
         m.config() == Some(self.d.config.as_str()) || m.is_bootstrap()
     }
 
+    /// In service: a current-config member once it passed its gate (and is not unhealthy); an
+    /// old-config member while it is healthy. Old members are not gated: after a restart they
+    /// have no history, and taking them as unavailable would let a rollout remove healthy ones.
+    fn available(&self, m: &Member, track: &Track) -> bool {
+        match self.is_current(m) {
+            true => track.is_ready(),
+            false => track.health == Health::Healthy,
+        }
+    }
+
     fn is_self(&self, m: &Member) -> bool {
         self.d.self_id.is_some() && m.logical_id == self.d.self_id
     }
@@ -162,9 +173,10 @@ impl<'a> Pass<'a> {
             self.note(EventKind::Error, None, message);
         }
 
-        self.next.destroys.retain(|id, d| match listed.contains_key(id) {
-            false => !d.done,
-            true => !(d.done && now.duration_since(d.since) >= DESTROY_VISIBILITY_TIMEOUT),
+        self.next.destroys.retain(|id, d| match (listed.contains_key(id), d.progress) {
+            (false, progress) => progress == DestroyProgress::Requested,
+            (true, DestroyProgress::Requested) => true,
+            (true, _) => now.duration_since(d.since) < DESTROY_VISIBILITY_TIMEOUT,
         });
 
         let gate = self.d.policy.gate;
@@ -181,8 +193,11 @@ impl<'a> Pass<'a> {
 
     /// Step 2: which members count. Strays (pets with unknown or duplicate IDs) are removed here.
     fn census<'o>(&mut self, observed: &'o Observed, tracks: &HashMap<InstanceId, Track>) -> Census<'o> {
-        let listed_present =
-            observed.members.iter().filter(|m| !self.next.destroys.get(m.id()).is_some_and(|d| d.done)).count() as u64;
+        let listed_present = observed
+            .members
+            .iter()
+            .filter(|m| !self.next.destroys.get(m.id()).is_some_and(Destroying::is_done))
+            .count() as u64;
         let active: Vec<&'o Member> =
             observed.members.iter().filter(|m| !self.next.destroys.contains_key(m.id())).collect();
         let members = match &self.d.allocation {
@@ -228,7 +243,12 @@ impl<'a> Pass<'a> {
     fn destroy(&mut self, m: &Member, reason: DestroyReason, drain: bool, kind: EventKind, why: String) {
         self.next.destroys.insert(
             m.id().clone(),
-            Destroying { since: self.now, reason, done: false, logical_id: m.logical_id.clone() },
+            Destroying {
+                since: self.now,
+                reason,
+                progress: DestroyProgress::Requested,
+                logical_id: m.logical_id.clone(),
+            },
         );
         self.actions.push(Action::Destroy { instance: m.description.clone(), reason, drain });
         self.note(kind, Some(m.id().as_str()), why);
@@ -382,8 +402,10 @@ impl<'a> Pass<'a> {
     /// Scale-down: old config first, then unhealthy or unready, then the newest; never self.
     fn remove_surplus(&mut self, members: &mut Vec<&Member>, tracks: &HashMap<InstanceId, Track>, size: u64) {
         let slack = if self.next.rollout == Rollout::Steady { 0 } else { self.d.policy.max_surge };
-        let counted = members.len() as u64 + self.next.intents.len() as u64;
-        let surplus = counted.saturating_sub(size + slack);
+        // Only listed members count here: a provision still in flight may never materialize (it
+        // may have been lost in a crash), and a member must not go to make room for it. One
+        // that does materialize beyond the size is removed once listed.
+        let surplus = (members.len() as u64).saturating_sub(size + slack);
         if surplus == 0 {
             return;
         }
@@ -425,7 +447,7 @@ impl<'a> Pass<'a> {
                     .iter()
                     .filter_map(|m| m.logical_id.as_ref())
                     .chain(self.next.intents.iter().filter_map(|i| i.logical_id.as_ref()))
-                    .chain(self.next.destroys.values().filter(|x| !x.done).filter_map(|x| x.logical_id.as_ref()))
+                    .chain(self.next.destroys.values().filter(|x| !x.is_done()).filter_map(|x| x.logical_id.as_ref()))
                     .collect();
                 let vanished: HashSet<&LogicalId> =
                     self.next.vanished.values().filter_map(|v| v.logical_id.as_ref()).collect();
@@ -521,7 +543,7 @@ impl<'a> Pass<'a> {
         let new_unready =
             members.iter().filter(|m| self.is_current(m) && !tracks[m.id()].is_ready()).count() as u64 + intents;
         let mut budget = all.saturating_sub(min_available).saturating_sub(new_unready);
-        let mut available = members.iter().filter(|m| tracks[m.id()].is_ready()).count() as u64;
+        let mut available = members.iter().filter(|m| self.available(m, &tracks[m.id()])).count() as u64;
         let mut old: Vec<&Member> =
             members.iter().copied().filter(|m| !self.is_current(m) && !self.is_self(m)).collect();
         let order: HashMap<&LogicalId, usize> = match &self.d.allocation {
@@ -530,15 +552,14 @@ impl<'a> Pass<'a> {
         };
         old.sort_by_key(|m| {
             let position = m.logical_id.as_ref().and_then(|l| order.get(l)).copied().unwrap_or(usize::MAX);
-            (tracks[m.id()].is_ready(), position, m.id().clone())
+            (self.available(m, &tracks[m.id()]), position, m.id().clone())
         });
         let drain = policy.drain_on_rollout;
         for victim in old {
             if budget == 0 {
                 break;
             }
-            let ready = tracks[victim.id()].is_ready();
-            if ready {
+            if self.available(victim, &tracks[victim.id()]) {
                 if available <= min_available {
                     break;
                 }

@@ -22,7 +22,7 @@ use crate::decide::decide;
 use crate::events::{EventLog, GroupEvent, WallClock};
 use crate::execute::{Executor, Outcome};
 use crate::journal::{FailedSpec, Journal, JournalEntry};
-use crate::memory::{Destroying, Memory};
+use crate::memory::{DestroyProgress, Destroying, Memory};
 use crate::model::Desired;
 use crate::observe::observe;
 use crate::plan::{Action, EventKind, Plan};
@@ -191,7 +191,9 @@ impl GroupTask {
         let mut ticker = tokio::time::interval(self.context.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            // Biased: commands first, then outcomes, then the tick, so a run is reproducible.
             let reconcile = tokio::select! {
+                biased;
                 command = commands.recv() => match command {
                     None => break,
                     Some(Command::Stop { reply }) => {
@@ -217,6 +219,8 @@ impl GroupTask {
             };
             if reconcile {
                 self.reconcile().await;
+                // A pass just looked at everything: the next periodic one is a full interval away.
+                ticker.reset();
             }
         }
         self.executor.abort();
@@ -272,7 +276,7 @@ impl GroupTask {
                 true
             }
             Command::DestroyInstances { instances, reply } => {
-                self.destroy_instances(instances, reply);
+                self.destroy_instances(instances, reply).await;
                 false
             }
             Command::Rollout { op, reply } => {
@@ -371,23 +375,35 @@ impl GroupTask {
         }
     }
 
-    fn destroy_instances(&mut self, instances: Vec<Description>, reply: oneshot::Sender<Result<()>>) {
+    async fn destroy_instances(&mut self, instances: Vec<Description>, reply: oneshot::Sender<Result<()>>) {
         let now = Instant::now();
-        let mut pending = HashSet::new();
+        let mut actions = Vec::new();
         for instance in instances {
             self.memory.destroys.insert(
                 instance.id.clone(),
                 Destroying {
                     since: now,
                     reason: DestroyReason::Terminate,
-                    done: false,
+                    progress: DestroyProgress::Requested,
                     logical_id: instance.effective_logical_id(),
                 },
             );
-            let message = format!("destroying {}: asked by an operator", instance.id);
-            self.emit(EventKind::Destroy, Some(instance.id.as_str()), message, now);
-            pending.insert(instance.id.clone());
-            let action = Action::Destroy { instance, reason: DestroyReason::Terminate, drain: true };
+            actions.push(Action::Destroy { instance, reason: DestroyReason::Terminate, drain: true });
+        }
+        let asked = actions.len();
+        self.journal(&mut actions, now).await;
+        if actions.len() < asked {
+            let error = self.memory.last_error.clone().unwrap_or_default();
+            let _ = reply.send(Err(Error::unavailable(error)));
+            return;
+        }
+        let mut pending = HashSet::new();
+        for action in actions {
+            if let Action::Destroy { instance, .. } = &action {
+                let message = format!("destroying {}: asked by an operator", instance.id);
+                self.emit(EventKind::Destroy, Some(instance.id.as_str()), message, now);
+                pending.insert(instance.id.clone());
+            }
             self.executor.run(action, self.target.clone());
         }
         let size = self.target.properties.allocation.size.saturating_sub(pending.len() as u64);
@@ -516,8 +532,10 @@ impl GroupTask {
         }
     }
 
-    /// Saves the journal if it changed. Provisions start only once it is saved: a provision
-    /// that a crash could forget is one a restart could double.
+    /// Saves the journal if it changed. Provisions and destroys start only once it is saved: a
+    /// provision that a crash could forget is one a restart could double, and a forgotten
+    /// destroy is a member a restart would count as in service. When saving fails they are held
+    /// back (and forgotten) until a later pass saves.
     async fn journal(&mut self, actions: &mut Vec<Action>, now: Instant) {
         let failed =
             self.failed.as_ref().map(|(t, reason)| FailedSpec { spec: t.spec.clone(), reason: reason.clone() });
@@ -525,23 +543,28 @@ impl GroupTask {
         if self.saved.as_ref() == Some(&entry) {
             return;
         }
-        match self.context.journal.save(&self.id, &entry).await {
-            Ok(()) => self.saved = Some(entry),
-            Err(e) => {
-                let held: HashSet<String> = actions
-                    .iter()
-                    .filter_map(|a| match a {
-                        Action::Provision { token, .. } => Some(token.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                self.memory.intents.retain(|i| !held.contains(&i.token));
-                actions.retain(|a| !matches!(a, Action::Provision { .. }));
-                let message = format!("cannot save the journal, {} provisions held: {}", held.len(), chain(&e));
-                self.memory.last_error = Some(message.clone());
-                self.emit(EventKind::Error, None, message, now);
+        let error = match self.context.journal.save(&self.id, &entry).await {
+            Ok(()) => {
+                self.saved = Some(entry);
+                return;
             }
-        }
+            Err(e) => chain(&e),
+        };
+        let before = actions.len();
+        actions.retain(|action| match action {
+            Action::Provision { token, .. } => {
+                self.memory.intents.retain(|i| &i.token != token);
+                false
+            }
+            Action::Destroy { instance, .. } => {
+                self.memory.destroys.remove(&instance.id);
+                false
+            }
+            Action::Drain { .. } | Action::Adopt { .. } => true,
+        });
+        let message = format!("cannot save the journal, {} operations held: {error}", before - actions.len());
+        self.memory.last_error = Some(message.clone());
+        self.emit(EventKind::Error, None, message, now);
     }
 
     fn emit(&self, kind: EventKind, instance: Option<&str>, message: String, at: Instant) {

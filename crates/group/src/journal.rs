@@ -1,12 +1,17 @@
 //! The little a group controller must remember across a crash that tags cannot carry.
 //!
-//! Membership and configs live in instance tags, so a restarted controller re-derives them. Three
-//! things do not: provisions that were decided but may not be listed yet (without them a restart
-//! during describe lag would provision again: a doubled member), a rollout that was paused or
-//! rolled back (without it a restart would resume a rollout an operator or a failure stopped),
-//! and a config whose provisions keep failing (without it a restart would hammer the backend
-//! again at full speed). A [`JournalEntry`] per group holds exactly that. It is saved before any
-//! provision of a pass is started, so a crash at any point leaves every started provision in it.
+//! Membership and configs live in instance tags, so a restarted controller re-derives them. Four
+//! things do not:
+//! - provisions decided but perhaps not listed yet: without them a restart during describe lag
+//!   provisions again, and a member is doubled;
+//! - destroys decided whose instances may still be listed: without them a restart counts a
+//!   destroyed member as in service, and a rollout takes one healthy member too many;
+//! - a rollout that was paused or rolled back: without it a restart resumes a rollout that an
+//!   operator or a failure stopped;
+//! - a config whose provisions keep failing: without it a restart hammers the backend again.
+//!
+//! A [`JournalEntry`] per group holds exactly that. It is saved before any action of a pass is
+//! started, so a crash at any point leaves every started provision and destroy in it.
 //!
 //! [`MemoryJournal`] forgets on restart (tests, and the original's stateless behaviour);
 //! [`FileJournal`] writes one JSON file per group, crash-safe by writing a temporary file,
@@ -18,13 +23,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use infrakit_spi::group::{GroupId, GroupSpec};
-use infrakit_spi::instance::LogicalId;
+use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use crate::brakes::{Breaker, backoff};
-use crate::memory::{Intent, Memory, Progress};
+use crate::memory::{DestroyProgress, Destroying, Intent, Memory, Progress};
 use crate::rollout::Rollout;
 use crate::track::Cause;
 
@@ -77,6 +82,20 @@ pub struct IntentRecord {
     pub cause: Cause,
 }
 
+/// A destroy that was decided and whose instance may still be listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestroyRecord {
+    /// The instance.
+    #[serde(rename = "ID")]
+    pub id: InstanceId,
+    /// Its pet, if any.
+    #[serde(rename = "LogicalID", default)]
+    pub logical_id: Option<LogicalId>,
+    /// Why it was destroyed.
+    pub reason: DestroyReason,
+}
+
 /// The crash-loop breaker of one config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -107,6 +126,9 @@ pub struct JournalEntry {
     /// Provisions not yet listed.
     #[serde(default)]
     pub intents: Vec<IntentRecord>,
+    /// Destroys whose instances may still be listed.
+    #[serde(default)]
+    pub destroys: Vec<DestroyRecord>,
     /// The rollout's state.
     #[serde(default)]
     pub rollout: Rollout,
@@ -136,6 +158,15 @@ impl JournalEntry {
                     cause: i.cause,
                 })
                 .collect(),
+            destroys: {
+                let mut destroys: Vec<DestroyRecord> = memory
+                    .destroys
+                    .iter()
+                    .map(|(id, d)| DestroyRecord { id: id.clone(), logical_id: d.logical_id.clone(), reason: d.reason })
+                    .collect();
+                destroys.sort_by(|a, b| a.id.cmp(&b.id));
+                destroys
+            },
             rollout: memory.rollout.clone(),
             stable,
             failed,
@@ -168,6 +199,19 @@ impl JournalEntry {
                 cause: r.cause,
                 since: now,
                 progress: Progress::Restored,
+            })
+            .collect();
+        memory.destroys = self
+            .destroys
+            .iter()
+            .map(|r| {
+                let destroying = Destroying {
+                    since: now,
+                    reason: r.reason,
+                    progress: DestroyProgress::Restored,
+                    logical_id: r.logical_id.clone(),
+                };
+                (r.id.clone(), destroying)
             })
             .collect();
         memory.rollout = self.rollout.clone();
@@ -306,6 +350,7 @@ mod tests {
                 config: "abc".into(),
                 cause: Cause::Heal,
             }],
+            destroys: vec![DestroyRecord { id: "i-2".into(), logical_id: None, reason: DestroyReason::RollingUpdate }],
             rollout: Rollout::Paused { reason: Pause::Failed("i-4 unhealthy for 1m0s".into()) },
             stable: Some(GroupSpec { id: "g".into(), properties: None }),
             failed: None,
@@ -346,6 +391,7 @@ mod tests {
         assert_eq!(memory.intents[0].progress, Progress::Restored);
         assert_eq!(memory.intents[0].logical_id, Some("db-1".into()));
         assert!(matches!(memory.rollout, Rollout::Paused { .. }));
+        assert_eq!(memory.destroys[&InstanceId::from("i-2")].progress, DestroyProgress::Restored);
         assert_eq!(memory.breakers["abc"].failures(), 2);
         let captured = JournalEntry::capture(&memory, entry().stable, None);
         assert_eq!(captured, entry());

@@ -55,10 +55,29 @@ pub struct Destroying {
     pub since: Instant,
     /// Why.
     pub reason: DestroyReason,
-    /// Whether the call returned.
-    pub done: bool,
+    /// How far the call got.
+    pub progress: DestroyProgress,
     /// The logical ID of the instance, so its pet is not re-created while it is still there.
     pub logical_id: Option<LogicalId>,
+}
+
+/// How far a destroy got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyProgress {
+    /// The call is queued or running.
+    Requested,
+    /// The call returned: the instance is gone, whatever the listing says.
+    Done,
+    /// Read back from the journal after a restart: the call may or may not have happened, so
+    /// the instance counts as present (for surge) but not as a member (for availability).
+    Restored,
+}
+
+impl Destroying {
+    /// True once the instance is known to be gone.
+    pub fn is_done(&self) -> bool {
+        self.progress == DestroyProgress::Done
+    }
 }
 
 /// A member that disappeared without this controller destroying it.
@@ -161,7 +180,7 @@ impl Memory {
         match error {
             None => {
                 if let Some(d) = self.destroys.get_mut(id) {
-                    d.done = true;
+                    d.progress = DestroyProgress::Done;
                 }
             }
             Some(error) => {
@@ -171,8 +190,8 @@ impl Memory {
         }
     }
 
-    /// Instances whose destroy was asked for and has not returned.
+    /// Instances whose destroy was asked for and is not known to have happened.
     pub fn destroys_in_flight(&self) -> usize {
-        self.destroys.values().filter(|d| !d.done).count()
+        self.destroys.values().filter(|d| !d.is_done()).count()
     }
 }

@@ -62,9 +62,25 @@ struct Backend {
     most_provisioning: usize,
     most_existing: usize,
     fewest_healthy: Option<usize>,
+    fail_rate: Option<(u32, u64)>,
+    audit: Vec<(bool, usize)>,
+}
+
+/// A small deterministic generator, so that a failing property case replays exactly.
+pub fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 impl Backend {
+    /// Healthy in its last check: what the pass that decides a destroy saw, since the destroy
+    /// runs before the next pass checks again.
+    fn healthy_recently(&self, id: &InstanceId) -> bool {
+        self.health_calls.get(id).and_then(|h| h.last()) == Some(&Health::Healthy)
+    }
+
     /// Instances that exist (a destroyed one is gone at once, even if still listed).
     fn existing(&self) -> usize {
         self.instances.values().filter(|s| s.gone_at.is_none()).count()
@@ -128,6 +144,17 @@ impl Cloud {
 
     pub fn fail_all_provisions(&self, on: bool) {
         self.backend().fail_all_provisions = on;
+    }
+
+    /// Fails this percentage of provisions, drawn from `seed`; 0 stops.
+    pub fn fail_randomly(&self, percent: u32, seed: u64) {
+        self.backend().fail_rate = (percent > 0).then_some((percent, seed | 1));
+    }
+
+    /// For each destroy: whether the destroyed instance was healthy at its last check, and the
+    /// instances left that were healthy at theirs.
+    pub fn destroy_audit(&self) -> Vec<(bool, usize)> {
+        self.backend().audit.clone()
     }
 
     pub fn fail_destroy(&self, id: &str) {
@@ -289,6 +316,13 @@ impl InstancePlugin for Cloud {
         if b.fail_all_provisions {
             return Err(Error::unavailable("backend quota exceeded"));
         }
+        if let Some((percent, mut seed)) = b.fail_rate {
+            let roll = xorshift(&mut seed) % 100;
+            b.fail_rate = Some((percent, seed));
+            if roll < u64::from(percent) {
+                return Err(Error::unavailable("backend hiccup"));
+            }
+        }
         if b.fail_provisions > 0 {
             b.fail_provisions -= 1;
             return Err(Error::unavailable("backend quota exceeded"));
@@ -328,6 +362,9 @@ impl InstancePlugin for Cloud {
         }
         let healthy = b.healthy();
         b.fewest_healthy = Some(b.fewest_healthy.map_or(healthy, |f| f.min(healthy)));
+        let was_healthy = b.healthy_recently(id);
+        let left = b.instances.keys().filter(|i| b.instances[*i].gone_at.is_none() && b.healthy_recently(i)).count();
+        b.audit.push((was_healthy, left));
         Ok(())
     }
 
