@@ -57,9 +57,16 @@ impl Home {
 
     /// Starts `infrakit plugin start ARGS...` in the background.
     pub fn start(&self, plugins: &[&str]) -> Child {
+        self.start_with_env(plugins, &[])
+    }
+
+    /// Starts `infrakit plugin start ARGS...` in the background with extra environment.
+    pub fn start_with_env(&self, plugins: &[&str], env: &[(&str, &str)]) -> Child {
         let mut args = vec!["plugin", "start"];
         args.extend_from_slice(plugins);
-        let child = self.command(&args).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut command = self.command(&args);
+        command.envs(env.iter().copied());
+        let child = command.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
         self.children.borrow_mut().push(child.id());
         child
     }
