@@ -1,10 +1,8 @@
 //! The real `infrakit` binary against real plugins on real unix sockets.
 
-mod util;
-
 use std::os::unix::net::UnixListener;
 
-use util::Home;
+use crate::util::Home;
 
 #[test]
 fn plugins_start_list_serve_and_stop_cleanly() {

@@ -1,17 +1,15 @@
 //! The original's end-to-end flow (its `e2e-test-1.sh`), through the real binary: the group
 //! controller, the file instance plugin and the vanilla flavor, each on its own socket.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
-use util::Home;
+use crate::util::Home;
 
 /// How long the group may take to reach a state; a few polls at 200ms, with room for a slow CI.
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(30);
 
 fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/integration/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The tag of members created from `cattle.json`.

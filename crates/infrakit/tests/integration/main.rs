@@ -1,0 +1,6 @@
+//! Integration tests: the real `infrakit` binary against real plugins on real unix sockets,
+//! one test binary with a module per area.
+
+mod group_e2e;
+mod plugins;
+mod util;
