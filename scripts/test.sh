@@ -19,8 +19,9 @@ echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
+  # Doc tests first: nextest's summary must be the last word.
+  cargo test --workspace --locked --doc -q
   cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast
 fi
