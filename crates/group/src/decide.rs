@@ -44,12 +44,13 @@ pub const MELTDOWN_WINDOW: Duration = Duration::from_secs(600);
 /// luck, three times is a broken spec or an exhausted quota.
 pub const ROLLOUT_MAX_PROVISION_FAILURES: u32 = 3;
 
-/// Decides one pass for a group.
-pub fn decide(desired: &Desired, observed: &Observed, memory: &Memory, now: Instant) -> Plan {
+/// Decides one pass for a group. The memory is taken by value (the plan returns the next one)
+/// so that a pass does not copy every member's history.
+pub fn decide(desired: &Desired, observed: &Observed, memory: Memory, now: Instant) -> Plan {
     let mut pass = Pass {
         d: desired,
         now,
-        next: memory.clone(),
+        next: memory,
         actions: Vec::new(),
         notes: Vec::new(),
         waiting: Vec::new(),

@@ -73,11 +73,11 @@ fn destroyed(plan: &Plan) -> Vec<(String, DestroyReason)> {
 /// Runs passes over the same observation until `now + span`, one per `every`.
 fn settle(d: &Desired, o: &Observed, mut m: Memory, start: Instant, span: Duration, every: Duration) -> (Memory, Plan) {
     let mut now = start;
-    let mut plan = decide(d, o, &m, now);
+    let mut plan = decide(d, o, m.clone(), now);
     while now < start + span {
         now += every;
         m = plan.next.clone();
-        plan = decide(d, o, &m, now);
+        plan = decide(d, o, m.clone(), now);
     }
     (m, plan)
 }
@@ -104,7 +104,7 @@ fn materialize(plan: &Plan, config: &str) -> Vec<Member> {
 fn a_new_group_provisions_its_size_and_counts_them_while_unlisted() {
     let d = cattle(3);
     let now = Instant::now();
-    let plan = decide(&d, &Observed::default(), &Memory::new("t"), now);
+    let plan = decide(&d, &Observed::default(), Memory::new("t"), now);
     assert_eq!(provisions(&plan).len(), 3);
     assert_eq!(plan.report.phase, Phase::Scaling);
     assert_eq!(plan.report.counts.in_flight, 3);
@@ -119,9 +119,9 @@ fn a_new_group_provisions_its_size_and_counts_them_while_unlisted() {
 fn a_listed_instance_resolves_its_intent_by_token_even_without_the_returned_id() {
     let d = cattle(1);
     let now = Instant::now();
-    let plan = decide(&d, &Observed::default(), &Memory::new("t"), now);
+    let plan = decide(&d, &Observed::default(), Memory::new("t"), now);
     let made = materialize(&plan, NEW);
-    let plan = decide(&d, &listed(&made), &plan.next, now + Duration::from_secs(1));
+    let plan = decide(&d, &listed(&made), plan.next.clone(), now + Duration::from_secs(1));
     assert!(plan.next.intents.is_empty());
     assert!(plan.actions.is_empty());
     assert_eq!(plan.next.tracks[made[0].id()].cause, Some(Cause::Scale));
@@ -133,14 +133,14 @@ fn a_listed_instance_resolves_its_intent_by_token_even_without_the_returned_id()
 fn an_intent_never_listed_times_out_counts_a_failure_and_backs_off() {
     let d = cattle(1);
     let start = Instant::now();
-    let plan = decide(&d, &Observed::default(), &Memory::new("t"), start);
+    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
     let after = start + PROVISION_VISIBILITY_TIMEOUT;
-    let plan = decide(&d, &Observed::default(), &plan.next, after);
+    let plan = decide(&d, &Observed::default(), plan.next.clone(), after);
     assert!(plan.next.intents.is_empty(), "the lost provision is forgotten");
     assert_eq!(plan.next.breakers[NEW].failures(), 1);
     assert!(provisions(&plan).is_empty(), "the breaker holds the next provision for its backoff");
     assert!(plan.report.waiting.iter().any(|w| w.contains("back off")));
-    let plan = decide(&d, &Observed::default(), &plan.next, after + Duration::from_secs(5));
+    let plan = decide(&d, &Observed::default(), plan.next.clone(), after + Duration::from_secs(5));
     assert_eq!(provisions(&plan).len(), 1, "one probe after the backoff");
 }
 
@@ -148,7 +148,7 @@ fn an_intent_never_listed_times_out_counts_a_failure_and_backs_off() {
 fn scale_down_removes_the_lowest_ids_among_equals_and_uses_terminate() {
     let d = cattle(2);
     let o = listed(&["a", "b", "c", "d"].map(|id| member(id, NEW, Health::Healthy)));
-    let plan = decide(&d, &o, &Memory::new("t"), Instant::now());
+    let plan = decide(&d, &o, Memory::new("t"), Instant::now());
     assert_eq!(destroyed(&plan), [("a".into(), DestroyReason::Terminate), ("b".into(), DestroyReason::Terminate)]);
 }
 
@@ -160,7 +160,7 @@ fn scale_down_prefers_old_config_then_unhealthy_then_newest_and_never_self() {
     let mut me = member("a-self", OLD, Health::Healthy);
     me.logical_id = Some("me".into());
     let first = vec![me, member("b", NEW, Health::Healthy), member("c", NEW, Health::Healthy)];
-    let plan = decide(&d, &listed(&first), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&first), Memory::new("t"), start);
     let mut all = first.clone();
     all.extend([
         member("d", OLD, Health::Healthy),
@@ -168,7 +168,7 @@ fn scale_down_prefers_old_config_then_unhealthy_then_newest_and_never_self() {
         member("f", NEW, Health::Healthy),
     ]);
     d.allocation = Allocation::Cattle { size: 2 };
-    let plan = decide(&d, &listed(&all), &plan.next, start + Duration::from_secs(1));
+    let plan = decide(&d, &listed(&all), plan.next.clone(), start + Duration::from_secs(1));
     // Old members exist, so the rollout keeps its surge as slack: three go. The old one (not
     // self), the unhealthy one, then the newest healthy one.
     let gone: Vec<String> = destroyed(&plan).into_iter().map(|(id, _)| id).collect();
@@ -180,7 +180,7 @@ fn rollout_with_surge_creates_before_it_destroys() {
     let d = cattle(3);
     let start = Instant::now();
     let old = ["o1", "o2", "o3"].map(|id| member(id, OLD, Health::Healthy));
-    let plan = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
     assert_eq!(plan.next.rollout, Rollout::Rolling);
     assert_eq!(provisions(&plan).len(), 1, "surge 1");
     assert!(destroyed(&plan).is_empty(), "unavailable 0: nothing goes before the new member is ready");
@@ -188,7 +188,7 @@ fn rollout_with_surge_creates_before_it_destroys() {
 
     let mut now_listed = old.to_vec();
     now_listed.extend(materialize(&plan, NEW));
-    let plan = decide(&d, &listed(&now_listed), &plan.next, start + Duration::from_secs(10));
+    let plan = decide(&d, &listed(&now_listed), plan.next.clone(), start + Duration::from_secs(10));
     assert_eq!(destroyed(&plan), [("o1".into(), DestroyReason::RollingUpdate)]);
     assert!(provisions(&plan).is_empty(), "the destroyed member still exists until its destroy returns");
 }
@@ -200,7 +200,7 @@ fn rollout_with_unavailability_destroys_first_and_never_drops_below() {
     d.policy.max_unavailable = 2;
     let old = ["o1", "o2", "o3", "o4"].map(|id| member(id, OLD, Health::Healthy));
     let start = Instant::now();
-    let warm = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let warm = decide(&d, &listed(&old), Memory::new("t"), start);
     assert_eq!(destroyed(&warm).len(), 2);
     assert!(provisions(&warm).is_empty());
 }
@@ -211,12 +211,12 @@ fn rollout_waits_for_the_count_gate() {
     d.policy.gate = Gate::Count(2);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
     let mut both = old.clone();
     both.extend(materialize(&plan, NEW));
-    let once = decide(&d, &listed(&both), &plan.next, start + Duration::from_secs(10));
+    let once = decide(&d, &listed(&both), plan.next.clone(), start + Duration::from_secs(10));
     assert!(destroyed(&once).is_empty(), "one healthy check is not two");
-    let twice = decide(&d, &listed(&both), &once.next, start + Duration::from_secs(20));
+    let twice = decide(&d, &listed(&both), once.next.clone(), start + Duration::from_secs(20));
     assert_eq!(destroyed(&twice).len(), 1);
 }
 
@@ -226,7 +226,7 @@ fn a_new_member_not_ready_in_time_pauses_the_rollout() {
     d.policy.health_timeout = Duration::from_secs(60);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
     let mut both = old.clone();
     both.extend(materialize(&plan, NEW).into_iter().map(|m| Member::new(m.description, Health::Unknown)));
     let (_, plan) = settle(&d, &listed(&both), plan.next, start, Duration::from_secs(70), Duration::from_secs(10));
@@ -245,12 +245,12 @@ fn on_failure_rollback_asks_for_the_previous_spec() {
     d.policy.unhealthy_grace = Duration::from_secs(30);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
     let mut both = old.clone();
     both.extend(materialize(&plan, NEW).into_iter().map(|m| Member::new(m.description, Health::Unhealthy)));
     let (_, plan) = settle(&d, &listed(&both), plan.next, start, Duration::from_secs(20), Duration::from_secs(10));
     assert!(!plan.report.roll_back, "within the grace period");
-    let plan = decide(&d, &listed(&both), &plan.next, start + Duration::from_secs(30));
+    let plan = decide(&d, &listed(&both), plan.next.clone(), start + Duration::from_secs(30));
     assert!(plan.report.roll_back);
     assert!(plan.actions.is_empty(), "nothing more of the failed config this pass");
     assert!(matches!(&plan.next.rollout, Rollout::RollingBack { reason } if reason.contains("unhealthy for")));
@@ -261,15 +261,15 @@ fn one_unhealthy_check_does_not_fail_a_rollout() {
     let d = cattle(1);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
     let made = materialize(&plan, NEW);
     let mut sick = old.clone();
     sick.push(Member::new(made[0].description.clone(), Health::Unhealthy));
-    let plan = decide(&d, &listed(&sick), &plan.next, start + Duration::from_secs(10));
+    let plan = decide(&d, &listed(&sick), plan.next.clone(), start + Duration::from_secs(10));
     assert_eq!(plan.next.rollout, Rollout::Rolling);
     let mut well = old.clone();
     well.push(made[0].clone());
-    let plan = decide(&d, &listed(&well), &plan.next, start + Duration::from_secs(20));
+    let plan = decide(&d, &listed(&well), plan.next.clone(), start + Duration::from_secs(20));
     assert_eq!(destroyed(&plan).len(), 1);
 }
 
@@ -284,7 +284,7 @@ fn pets_fill_missing_ids_remove_strangers_and_leave_unnamed_alone() {
         pet("i4", "four", NEW, Health::Healthy),
         unnamed,
     ]);
-    let plan = decide(&d, &o, &Memory::new("t"), Instant::now());
+    let plan = decide(&d, &o, Memory::new("t"), Instant::now());
     assert_eq!(provisions(&plan), [Some("three".to_owned())]);
     assert_eq!(destroyed(&plan), [("i4".into(), DestroyReason::Terminate)]);
     assert!(plan.report.waiting.iter().any(|w| w.contains("x has no logical ID")));
@@ -294,14 +294,14 @@ fn pets_fill_missing_ids_remove_strangers_and_leave_unnamed_alone() {
 fn a_pet_is_never_doubled() {
     let d = pets(&["one"]);
     let start = Instant::now();
-    let plan = decide(&d, &Observed::default(), &Memory::new("t"), start);
+    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
     assert_eq!(provisions(&plan).len(), 1);
     let (_, plan) =
         settle(&d, &Observed::default(), plan.next, start, Duration::from_secs(200), Duration::from_secs(10));
     assert!(provisions(&plan).is_empty(), "in flight: the logical ID is taken");
     // Two instances of one logical ID (a backend that lied): keep the current, ready one.
     let o = listed(&[pet("a", "one", OLD, Health::Healthy), pet("b", "one", NEW, Health::Healthy)]);
-    let plan = decide(&d, &o, &Memory::new("t"), start);
+    let plan = decide(&d, &o, Memory::new("t"), start);
     assert_eq!(destroyed(&plan), [("a".into(), DestroyReason::Terminate)]);
     assert!(provisions(&plan).is_empty());
 }
@@ -311,15 +311,15 @@ fn pets_roll_one_at_a_time_destroying_first() {
     let d = pets(&["one", "two"]);
     let start = Instant::now();
     let old = [pet("i1", "one", OLD, Health::Healthy), pet("i2", "two", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), &Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
     assert_eq!(destroyed(&plan), [("i1".into(), DestroyReason::RollingUpdate)]);
     assert!(provisions(&plan).is_empty());
     // Still listed (destroy in flight): no second instance of 'one', no second victim.
-    let plan = decide(&d, &listed(&old), &plan.next, start + Duration::from_secs(10));
+    let plan = decide(&d, &listed(&old), plan.next.clone(), start + Duration::from_secs(10));
     assert!(plan.actions.is_empty());
     let mut m = plan.next;
     m.destroy_finished(&"i1".into(), None);
-    let plan = decide(&d, &listed(&old[1..]), &m, start + Duration::from_secs(20));
+    let plan = decide(&d, &listed(&old[1..]), m.clone(), start + Duration::from_secs(20));
     assert_eq!(provisions(&plan), [Some("one".to_owned())]);
     assert!(destroyed(&plan).is_empty(), "the new 'one' is not ready yet");
 }
@@ -341,7 +341,7 @@ fn unhealthy_members_are_replaced_after_the_grace_period_one_at_a_time() {
     assert_eq!(gone, [("b".into(), DestroyReason::Terminate)]);
     assert!(plan.report.notes.iter().any(|n| n.message == "replaced b: unhealthy for 1m0s"));
     // Until the replacement is listed, c waits.
-    let plan = decide(&d, &o, &plan.next, start + Duration::from_secs(70));
+    let plan = decide(&d, &o, plan.next.clone(), start + Duration::from_secs(70));
     assert!(destroyed(&plan).is_empty());
 }
 
@@ -350,13 +350,13 @@ fn the_meltdown_brake_holds_heals_and_releases() {
     let d = cattle(10);
     let start = Instant::now();
     let all: Vec<Member> = (0..10).map(|i| member(&format!("i{i}"), NEW, Health::Healthy)).collect();
-    let plan = decide(&d, &listed(&all), &Memory::new("t"), start);
-    let plan = decide(&d, &listed(&all[..4]), &plan.next, start + Duration::from_secs(10));
+    let plan = decide(&d, &listed(&all), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&all[..4]), plan.next.clone(), start + Duration::from_secs(10));
     assert!(matches!(plan.next.meltdown, Meltdown::Engaged { .. }));
     assert!(provisions(&plan).is_empty());
     assert_eq!(plan.report.phase, Phase::Degraded);
     // Five come back: one down is no meltdown; the missing one is healed.
-    let plan = decide(&d, &listed(&all[..9]), &plan.next, start + Duration::from_secs(20));
+    let plan = decide(&d, &listed(&all[..9]), plan.next.clone(), start + Duration::from_secs(20));
     assert_eq!(plan.next.meltdown, Meltdown::Released);
     assert_eq!(provisions(&plan).len(), 1);
 }
@@ -368,7 +368,7 @@ fn the_crash_loop_breaker_backs_off_exponentially_to_the_cap() {
     let mut m = Memory::new("t");
     let mut waits = Vec::new();
     for _ in 0..8 {
-        let plan = decide(&d, &Observed::default(), &m, now);
+        let plan = decide(&d, &Observed::default(), m.clone(), now);
         let Some(Action::Provision { token, .. }) = plan.actions.first() else {
             now += Duration::from_secs(1);
             m = plan.next;
@@ -389,10 +389,10 @@ fn self_is_never_destroyed_and_is_drained_once_when_last() {
     d.self_id = Some("me".into());
     let start = Instant::now();
     let o = listed(&[pet("i1", "me", OLD, Health::Healthy), pet("i2", "two", NEW, Health::Healthy)]);
-    let plan = decide(&d, &o, &Memory::new("t"), start);
+    let plan = decide(&d, &o, Memory::new("t"), start);
     assert!(destroyed(&plan).is_empty());
     assert!(matches!(plan.actions.as_slice(), [Action::Drain { instance }] if instance.id.as_str() == "i1"));
-    let plan = decide(&d, &o, &plan.next, start + Duration::from_secs(10));
+    let plan = decide(&d, &o, plan.next.clone(), start + Duration::from_secs(10));
     assert!(plan.actions.is_empty(), "drained once");
     assert!(plan.report.converged(), "the original reports converged here too");
 }
@@ -401,7 +401,7 @@ fn self_is_never_destroyed_and_is_drained_once_when_last() {
 fn bootstrap_instances_are_adopted_not_rolled() {
     let d = cattle(1);
     let o = listed(&[member("boot", BOOTSTRAP_CONFIG_HASH, Health::Healthy)]);
-    let plan = decide(&d, &o, &Memory::new("t"), Instant::now());
+    let plan = decide(&d, &o, Memory::new("t"), Instant::now());
     assert_eq!(plan.actions, [Action::Adopt { instance: "boot".into() }]);
     assert_eq!(plan.next.rollout, Rollout::Steady);
 }

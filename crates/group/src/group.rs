@@ -122,6 +122,13 @@ impl Shared {
     }
 }
 
+/// What was last journaled, kept light: the specs by their hashes.
+struct Saved {
+    light: JournalEntry,
+    stable: Option<String>,
+    failed: Option<(String, String)>,
+}
+
 /// A caller waiting for some destroys to return.
 struct Waiter {
     pending: HashSet<InstanceId>,
@@ -137,7 +144,7 @@ pub struct GroupTask {
     failed: Option<(Arc<Target>, String)>,
     memory: Memory,
     executor: Executor,
-    saved: Option<JournalEntry>,
+    saved: Option<Saved>,
     shared: Arc<Shared>,
     context: Arc<Context>,
     waiters: Vec<Waiter>,
@@ -259,7 +266,6 @@ impl GroupTask {
             self.memory.rollout.reason().unwrap_or_else(|| format!("{:?}", self.memory.rollout).to_lowercase())
         );
         self.emit(EventKind::Rollout, None, message, now);
-        self.saved = Some(entry);
     }
 
     /// A copy of `target` with the size of a cattle group replaced.
@@ -495,7 +501,8 @@ impl GroupTask {
                 return;
             }
         };
-        let Plan { mut actions, next, report } = decide(&self.desired(), &observed, &self.memory, now);
+        let memory = std::mem::take(&mut self.memory);
+        let Plan { mut actions, next, report } = decide(&self.desired(), &observed, memory, now);
         self.memory = next;
         for note in &report.notes {
             self.emit(note.kind, note.instance.as_deref(), note.message.clone(), now);
@@ -537,15 +544,30 @@ impl GroupTask {
     /// destroy is a member a restart would count as in service. When saving fails they are held
     /// back (and forgotten) until a later pass saves.
     async fn journal(&mut self, actions: &mut Vec<Action>, now: Instant) {
-        let failed =
-            self.failed.as_ref().map(|(t, reason)| FailedSpec { spec: t.spec.clone(), reason: reason.clone() });
-        let entry = JournalEntry::capture(&self.memory, self.stable.as_ref().map(|s| s.spec.clone()), failed);
-        if self.saved.as_ref() == Some(&entry) {
+        // Compare without the specs first: a pass that changed nothing copies no spec.
+        let light = JournalEntry::capture(&self.memory, None, None);
+        let stable = self.stable.as_ref().map(|s| s.hash.as_str());
+        let failed = self.failed.as_ref().map(|(t, reason)| (t.hash.as_str(), reason.as_str()));
+        if let Some(saved) = &self.saved
+            && saved.light == light
+            && saved.stable.as_deref() == stable
+            && saved.failed.as_ref().map(|(h, r)| (h.as_str(), r.as_str())) == failed
+        {
             return;
         }
+        let saved = Saved {
+            stable: stable.map(str::to_owned),
+            failed: failed.map(|(h, r)| (h.to_owned(), r.to_owned())),
+            light: light.clone(),
+        };
+        let entry = JournalEntry {
+            stable: self.stable.as_ref().map(|s| s.spec.clone()),
+            failed: self.failed.as_ref().map(|(t, reason)| FailedSpec { spec: t.spec.clone(), reason: reason.clone() }),
+            ..light
+        };
         let error = match self.context.journal.save(&self.id, &entry).await {
             Ok(()) => {
-                self.saved = Some(entry);
+                self.saved = Some(saved);
                 return;
             }
             Err(e) => chain(&e),

@@ -90,7 +90,7 @@ pub struct Vanished {
 }
 
 /// Unique provision tokens: a prefix per controller start and a counter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tokens {
     /// Distinguishes this controller run from earlier ones.
     pub prefix: String,
@@ -108,7 +108,7 @@ impl Tokens {
 }
 
 /// What the controller remembers about one group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Memory {
     /// The rollout's state.
     pub rollout: Rollout,
