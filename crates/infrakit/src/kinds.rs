@@ -9,9 +9,13 @@ use anyhow::{Context, Result, bail};
 use infrakit_flavors::{Combo, Vanilla};
 use infrakit_group::{FileJournal, GroupController, GroupEvent};
 use infrakit_provider_local::file::{FileOptions, FilePlugin};
+use infrakit_provider_local::options::overlay;
 use infrakit_provider_local::process::{ProcessOptions, ProcessPlugin};
 use infrakit_provider_local::simulator::{Simulator, SimulatorOptions};
 use infrakit_rpc::{Event, EventBus};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::sync::broadcast;
 use tracing::warn;
 
@@ -60,17 +64,25 @@ impl Kind {
         }
     }
 
-    /// Builds the plugin's objects. `registry` is how plugins that call others (combo) find them.
-    pub fn build(self, name: &str, registry: &Arc<Registry>) -> Result<Objects> {
+    /// Builds the plugin's objects. `options` is a document laid over the settings taken from
+    /// the environment; `registry` is how plugins that call others (combo, group) find them.
+    pub fn build(self, name: &str, options: Option<&Value>, registry: &Arc<Registry>) -> Result<Objects> {
+        if options.is_some() && !matches!(self, Kind::File | Kind::Simulator | Kind::Process) {
+            bail!("the {self} kind takes no options; it is set with environment variables");
+        }
         let mut objects = Objects::default();
         match self {
-            Kind::File => objects.instances.push((String::new(), Arc::new(FilePlugin::new(FileOptions::from_env())))),
+            Kind::File => {
+                let options = with_options(FileOptions::from_env(), options, name)?;
+                objects.instances.push((String::new(), Arc::new(FilePlugin::new(options))));
+            }
             Kind::Process => {
-                objects.instances.push((String::new(), Arc::new(ProcessPlugin::new(ProcessOptions::from_env()))))
+                let options = with_options(ProcessOptions::from_env(), options, name)?;
+                objects.instances.push((String::new(), Arc::new(ProcessPlugin::new(options))));
             }
             Kind::Simulator => {
-                let options = SimulatorOptions::from_env().context("invalid simulator settings")?;
-                objects.instances = Simulator::new(name, options).objects();
+                let settings = SimulatorOptions::from_env().context("invalid simulator settings")?;
+                objects.instances = Simulator::new(name, with_options(settings, options, name)?).objects();
             }
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
@@ -85,6 +97,14 @@ impl Kind {
             }
         }
         Ok(objects)
+    }
+}
+
+/// `base` with the options document, if any, laid over it.
+fn with_options<T: Serialize + DeserializeOwned>(base: T, options: Option<&Value>, name: &str) -> Result<T> {
+    match options {
+        Some(document) => overlay(&base, document).with_context(|| format!("invalid options for {name}")),
+        None => Ok(base),
     }
 }
 

@@ -80,6 +80,11 @@ pub enum PluginCommand {
         /// Plugins to run, as KIND[:NAME].
         #[arg(required = true, value_name = "KIND[:NAME]")]
         plugins: Vec<String>,
+        /// Options for the plugin named NAME, from a JSON or YAML file laid over its settings
+        /// from the environment, e.g. `--options simulator=sim.yml` with
+        /// `{DescribeLag: 2s, FailureRate: 0.1, Capacity: 100}` (file, simulator and process).
+        #[arg(long = "options", value_name = "NAME=FILE", value_parser = parse_options)]
+        options: Vec<(String, PathBuf)>,
     },
 
     /// List the running plugins with the interfaces they implement.
@@ -233,6 +238,13 @@ pub struct AllocationArgs {
     /// The group's logical IDs (pets), comma-separated.
     #[arg(long, value_delimiter = ',')]
     logical_ids: Vec<String>,
+}
+
+fn parse_options(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => Ok((name.to_owned(), PathBuf::from(file))),
+        _ => Err(format!("'{text}' is not NAME=FILE")),
+    }
 }
 
 fn parse_tag(text: &str) -> Result<(String, String), String> {

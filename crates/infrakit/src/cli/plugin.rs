@@ -1,5 +1,6 @@
 //! `infrakit plugin start|ls|stop`: running plugins and finding them.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,10 +10,12 @@ use futures::future::{FutureExt, join_all};
 use infrakit_rpc::{PluginServer, RemoteLookup, plugin_info, plugins_dir, qualified_name};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 use super::PluginCommand;
+use crate::input::read_document;
 use crate::kinds::PluginArg;
 use crate::output::{Format, Table, print};
 use crate::registry::{Objects, Registry};
@@ -20,9 +23,16 @@ use crate::registry::{Objects, Registry};
 pub async fn run(command: PluginCommand, format: Format) -> Result<ExitCode> {
     let dir = plugins_dir();
     match command {
-        PluginCommand::Start { plugins } => {
+        PluginCommand::Start { plugins, options } => {
             let plugins = plugins.iter().map(|p| p.parse::<PluginArg>()).collect::<Result<Vec<_>>>()?;
-            start(&dir, plugins).await?;
+            let mut documents = HashMap::new();
+            for (name, file) in options {
+                if !plugins.iter().any(|p| p.name == name) {
+                    bail!("--options names {name}, which is not among the plugins to start");
+                }
+                documents.insert(name, read_document::<Value>(&file)?);
+            }
+            start(&dir, plugins, documents).await?;
         }
         PluginCommand::Ls { quiet } => ls(&dir, quiet, format).await?,
         PluginCommand::Stop { names, all } => stop(&dir, names, all)?,
@@ -32,11 +42,11 @@ pub async fn run(command: PluginCommand, format: Format) -> Result<ExitCode> {
 
 /// Serves the plugins until SIGINT or SIGTERM; all sockets are claimed before any is served, so
 /// a name clash leaves nothing half-started.
-async fn start(dir: &Path, plugins: Vec<PluginArg>) -> Result<()> {
+async fn start(dir: &Path, plugins: Vec<PluginArg>, options: HashMap<String, Value>) -> Result<()> {
     let registry = Arc::new(Registry::new(RemoteLookup::new(dir.to_owned())));
     let mut bound = Vec::new();
     for plugin in &plugins {
-        let objects = plugin.kind.build(&plugin.name, &registry)?;
+        let objects = plugin.kind.build(&plugin.name, options.get(&plugin.name), &registry)?;
         registry.register(&plugin.name, objects.clone());
         let server = serve_objects(PluginServer::new(plugin.name.clone()), objects);
         let server = server.bind(dir).await.with_context(|| format!("cannot start plugin {}", plugin.name))?;

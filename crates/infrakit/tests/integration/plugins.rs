@@ -84,3 +84,25 @@ fn bad_input_is_reported_with_its_place_and_changes_nothing() {
     home.ok(&["plugin", "stop", "file"]);
     assert!(server.wait().unwrap().success());
 }
+
+#[test]
+fn options_documents_configure_a_plugin() {
+    let home = Home::create();
+    let options = home.write("sim.yml", "InstanceTypes: [compute]\nCapacity: 1\n");
+    let mut server = home.start(&["simulator", "--options", &format!("simulator={options}")]);
+    home.wait_for_socket("simulator");
+    assert_eq!(home.ok(&["plugin", "ls", "-q"]), "simulator/compute\n");
+    let spec = home.write("spec.json", r#"{"Properties": {}}"#);
+    home.ok(&["instance", "simulator/compute", "provision", &spec]);
+    let full = home.run(&["instance", "simulator/compute", "provision", &spec]);
+    assert!(String::from_utf8_lossy(&full.stderr).contains("at capacity 1"), "{full:?}");
+    home.ok(&["plugin", "stop", "simulator"]);
+    assert!(server.wait().unwrap().success());
+
+    let bad = home.write("bad.yml", "FailureRate: 7\n");
+    let refused = home.run(&["plugin", "start", "simulator", "--options", &format!("simulator={bad}")]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid options for simulator"), "{refused:?}");
+    let stray = home.run(&["plugin", "start", "vanilla", "--options", &format!("simulator={options}")]);
+    assert!(String::from_utf8_lossy(&stray.stderr).contains("not among the plugins to start"), "{stray:?}");
+    assert!(!home.plugins().join("vanilla").exists(), "nothing was started");
+}
