@@ -108,3 +108,37 @@ fn the_originals_e2e_flow() {
     home.ok(&["plugin", "stop", "group-stateless"]);
     assert!(server.wait().unwrap().success());
 }
+
+#[test]
+fn decisions_stream_to_events_follow() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let home = Home::create();
+    let mut server =
+        home.start_with_env(&["group", "simulator", "vanilla"], &[("INFRAKIT_GROUP_POLL_INTERVAL", "200ms")]);
+    for socket in ["group-stateless", "simulator", "vanilla"] {
+        home.wait_for_socket(socket);
+    }
+    let spec = home.write(
+        "workers.yml",
+        "ID: workers\nProperties:\n  Allocation: {Size: 2}\n  Instance: {Plugin: simulator/compute}\n  Flavor: {Plugin: vanilla}\n",
+    );
+    home.ok(&["group", "commit", &spec]);
+    eventually("2 members", || home.ok(&["group", "describe", "workers", "-q"]).lines().count() == 2);
+
+    let mut follow =
+        home.command_for(&["group", "events", "workers", "--follow"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let recent = lines.next().unwrap().unwrap();
+    assert!(recent.contains("provision"), "recent decisions come first: {recent}");
+    home.ok(&["group", "scale", "workers", "3"]);
+    // Only the scale to 3 makes this decision, so it can only have come through the stream.
+    let streamed = lines.by_ref().map(|l| l.unwrap()).find(|l| l.contains("reach size 3")).unwrap();
+    assert!(streamed.contains("  provision  "), "a streamed event shows its type: {streamed}");
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+
+    home.ok(&["plugin", "stop", "group-stateless"]);
+    assert!(server.wait().unwrap().success());
+}

@@ -44,6 +44,11 @@ impl Home {
         path.to_string_lossy().into_owned()
     }
 
+    /// The binary with these arguments, in this home, not started.
+    pub fn command_for(&self, args: &[&str]) -> Command {
+        self.command(args)
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_infrakit"));
         command
