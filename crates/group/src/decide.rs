@@ -284,7 +284,8 @@ impl<'a> Pass<'a> {
                 );
                 self.note(EventKind::Rollout, None, message);
             }
-            Rollout::Rolling | Rollout::RollingBack { .. } | Rollout::Paused { .. }
+            // A pause by an operator holds until resumed, even with nothing left to roll.
+            Rollout::Rolling | Rollout::RollingBack { .. } | Rollout::Paused { reason: Pause::Failed(_) }
                 if old_others.is_empty() && new_unready == 0 && self.next.intents.is_empty() =>
             {
                 let message = match &self.next.rollout {
@@ -494,7 +495,12 @@ impl<'a> Pass<'a> {
             } else {
                 Cause::Scale
             };
-            let (token, sequence) = self.next.tokens.take();
+            let (token, counter) = self.next.tokens.take();
+            // A pet's sequence is its place in the spec, stable across replacements.
+            let sequence = match (&d.allocation, &logical_id) {
+                (Allocation::Pets { ids }, Some(lid)) => ids.iter().position(|i| i == lid).unwrap_or_default() as u64,
+                _ => counter,
+            };
             let why = match (&logical_id, cause) {
                 (Some(lid), Cause::Heal) => format!("provisioning '{lid}' to replace its vanished instance"),
                 (Some(lid), _) => format!("provisioning '{lid}' with config {}", short(&d.config)),

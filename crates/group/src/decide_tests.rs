@@ -286,6 +286,7 @@ fn pets_fill_missing_ids_remove_strangers_and_leave_unnamed_alone() {
     ]);
     let plan = decide(&d, &o, Memory::new("t"), Instant::now());
     assert_eq!(provisions(&plan), [Some("three".to_owned())]);
+    assert!(matches!(&plan.actions[1], Action::Provision { sequence: 2, .. }), "{:?}", plan.actions);
     assert_eq!(destroyed(&plan), [("i4".into(), DestroyReason::Terminate)]);
     assert!(plan.report.waiting.iter().any(|w| w.contains("x has no logical ID")));
 }
@@ -404,4 +405,18 @@ fn bootstrap_instances_are_adopted_not_rolled() {
     let plan = decide(&d, &o, Memory::new("t"), Instant::now());
     assert_eq!(plan.actions, [Action::Adopt { instance: "boot".into() }]);
     assert_eq!(plan.next.rollout, Rollout::Steady);
+}
+
+#[test]
+fn an_operators_pause_holds_with_nothing_to_roll() {
+    let d = cattle(1);
+    let o = listed(&[member("a", NEW, Health::Healthy)]);
+    let mut m = Memory::new("t");
+    m.rollout = Rollout::Paused { reason: Pause::Operator };
+    let plan = decide(&d, &o, m.clone(), Instant::now());
+    assert_eq!(plan.next.rollout, Rollout::Paused { reason: Pause::Operator });
+    assert_eq!(plan.report.phase, Phase::Paused);
+    m.rollout = Rollout::Paused { reason: Pause::Failed("x".into()) };
+    let plan = decide(&d, &o, m, Instant::now());
+    assert_eq!(plan.next.rollout, Rollout::Steady, "a failure pause ends when nothing is left to roll");
 }
