@@ -323,6 +323,11 @@ impl GroupTask {
             self.emit(EventKind::Commit, None, message, now);
         }
         self.executor.set_limit(target.policy.max_parallel.unwrap_or(self.context.max_parallel));
+        if target.hash != self.target.hash || target.properties.allocation != self.target.properties.allocation {
+            // Until the next pass has looked, a changed group is not converged (as the original,
+            // which set its update plan before answering).
+            self.shared.lock().converged = false;
+        }
         self.target = target;
         None
     }

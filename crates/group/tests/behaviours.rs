@@ -419,3 +419,90 @@ async fn every_decision_is_an_event() {
     assert_eq!(json["Converged"], true);
     assert_eq!(json["Status"]["Phase"], "converged");
 }
+
+/// A journal whose disk is full.
+struct FullDisk;
+
+#[async_trait::async_trait]
+impl Journal for FullDisk {
+    async fn load(
+        &self,
+        _: &GroupId,
+    ) -> Result<Option<infrakit_group::journal::JournalEntry>, infrakit_group::journal::JournalError> {
+        Ok(None)
+    }
+
+    async fn save(
+        &self,
+        _: &GroupId,
+        _: &infrakit_group::journal::JournalEntry,
+    ) -> Result<(), infrakit_group::journal::JournalError> {
+        Err(infrakit_group::journal::JournalError::Write {
+            path: "/full/g.json".into(),
+            source: std::io::Error::other("no space left"),
+        })
+    }
+
+    async fn remove(&self, _: &GroupId) -> Result<(), infrakit_group::journal::JournalError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_provisioned_that_the_journal_could_not_record() {
+    let cloud = Cloud::default();
+    let c = cloud.controller_with(Options { poll_interval: POLL, journal: Arc::new(FullDisk), ..Options::default() });
+    c.commit_group(sized(3, "v1", json!({})), false).await.unwrap();
+    polls(POLL, 5).await;
+    assert_eq!(cloud.provisions(), 0);
+    let status = c.describe_group(&id("g")).await.unwrap().status.unwrap();
+    let error = status.last_error.unwrap();
+    assert!(
+        error.starts_with(
+            "cannot save the journal, 3 operations held: cannot write journal /full/g.json: no space left"
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freed_group_is_adopted_again_without_new_instances() {
+    let cloud = Cloud::default();
+    let c = cloud.controller(POLL);
+    let v1 = sized(5, "v1", json!({}));
+    c.commit_group(v1.clone(), false).await.unwrap();
+    until(&c, "g", POLL, 5, |d| d.converged && d.instances.len() == 5).await;
+    c.free_group(&id("g")).await.unwrap();
+    assert_eq!(c.describe_group(&id("g")).await.unwrap_err().to_string(), "Group 'g' is not being watched");
+    assert_eq!(c.commit_group(v1, false).await.unwrap(), "Managing 5 instances");
+    until(&c, "g", POLL, 5, |d| d.converged && d.instances.len() == 5).await;
+    assert_eq!(cloud.provisions(), 5);
+    assert!(cloud.destroys().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_survives_a_restart_and_the_managers_recommit() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> = Arc::new(FileJournal::new(dir.path()));
+    let cloud = Cloud::default();
+    let c = cloud.controller_with(Options { poll_interval: POLL, journal: journal.clone(), ..Options::default() });
+    let v1 = sized(2, "v1", json!({}));
+    c.commit_group(v1.clone(), false).await.unwrap();
+    until(&c, "g", POLL, 5, |d| d.converged).await;
+    let v2 = sized(2, "v2", json!({"OnFailure": "Rollback", "HealthTimeout": "30s"}));
+    let bad = hash(&v2);
+    cloud.set_health(
+        move |d, _| if d.tags.get(CONFIG_HASH_TAG) == Some(&bad) { Health::Unknown } else { Health::Healthy },
+    );
+    c.commit_group(v2.clone(), false).await.unwrap();
+    until(&c, "g", POLL, 200, |d| d.converged && all_on(&cloud, &hash(&v1), 2)).await;
+    assert!(c.events(&id("g")).unwrap().iter().any(|e| e.message.contains("rolling back")));
+    let provisions = cloud.provisions();
+    // The manager starts again and commits the spec it stored: the failed one.
+    let c = restart(c, &cloud, journal, v2.clone()).await;
+    polls(POLL, 60).await;
+    assert!(all_on(&cloud, &hash(&v1), 2), "the rolled-back spec stays");
+    assert_eq!(cloud.provisions(), provisions, "no rollout started again");
+    let spec = &c.inspect_groups().await.unwrap()[0];
+    assert_eq!(spec.properties.as_ref().unwrap()["Instance"]["Properties"]["Version"], "v1");
+}
