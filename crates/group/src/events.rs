@@ -6,8 +6,9 @@
 //! `ID`, `Message`, `Timestamp`), so it can be streamed as is.
 
 use std::collections::VecDeque;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use infrakit_spi::time::format_rfc3339;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -73,11 +74,9 @@ impl WallClock {
         Self { wall: SystemTime::now(), base: Instant::now() }
     }
 
-    /// `at` as RFC 3339 with nanoseconds, in UTC.
+    /// `at` as RFC 3339 with nanoseconds, in UTC, as Go writes it.
     pub fn stamp(&self, at: Instant) -> String {
-        let since_epoch =
-            self.wall.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO) + at.saturating_duration_since(self.base);
-        rfc3339(since_epoch)
+        format_rfc3339(self.wall + at.saturating_duration_since(self.base))
     }
 }
 
@@ -87,44 +86,17 @@ impl Default for WallClock {
     }
 }
 
-/// Formats a time since the Unix epoch as `2006-01-02T15:04:05.999999999Z`, trailing zeros of
-/// the fraction dropped as Go's `RFC3339Nano` does.
-fn rfc3339(since_epoch: Duration) -> String {
-    let secs = since_epoch.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    let mut text = format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60);
-    let nanos = since_epoch.subsec_nanos();
-    if nanos > 0 {
-        text.push_str(format!(".{nanos:09}").trim_end_matches('0'));
-    }
-    text.push('Z');
-    text
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn formats_like_gos_rfc3339_nano() {
-        assert_eq!(rfc3339(Duration::ZERO), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Duration::new(1_700_000_000, 120_000_000)), "2023-11-14T22:13:20.12Z");
-        assert_eq!(rfc3339(Duration::new(951_782_400, 1)), "2000-02-29T00:00:00.000000001Z");
+    #[tokio::test(start_paused = true)]
+    async fn stamps_follow_the_monotonic_clock() {
+        let clock = WallClock::new();
+        let later = clock.base + std::time::Duration::from_millis(1500);
+        let stamp = |at| infrakit_spi::time::parse_rfc3339(&clock.stamp(at)).unwrap();
+        assert_eq!(stamp(later).duration_since(stamp(clock.base)).unwrap(), std::time::Duration::from_millis(1500));
+        assert!(clock.stamp(later).ends_with('Z'));
     }
 
     #[test]
