@@ -3,6 +3,7 @@
 //! This file only wires: it parses the command line ([`cli`]), sets up logging, runs the command
 //! and turns its outcome into an exit status. The work lives in the library crates.
 
+mod bench;
 mod cli;
 mod input;
 mod kinds;
@@ -16,7 +17,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_logging(args.log.as_deref());
+    // A benchmark's own log lines would be part of what it measures.
+    let quiet = matches!(args.command, cli::Command::Bench(_)).then_some("warn");
+    init_logging(args.log.as_deref().or(quiet));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -59,6 +59,10 @@ pub enum Command {
         command: GroupCommand,
     },
 
+    /// Measure the project's speed and footprint (figures, not pass/fail).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+
     /// Call a flavor plugin: `infrakit flavor vanilla validate props.yml`.
     Flavor {
         /// The plugin, as `socket[/object]`.
@@ -103,6 +107,13 @@ pub enum PluginCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The group controller against the in-memory simulator: scale from zero, bounded
+    /// parallelism, a rollout with surge, and 100 groups in steady state (takes about a minute).
+    Group,
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,5 +272,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
+        Command::Bench(BenchCommand::Group) => crate::bench::group().await.map(|()| ExitCode::SUCCESS),
     }
 }
