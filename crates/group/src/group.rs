@@ -31,10 +31,6 @@ use crate::target::Target;
 
 /// Commands waiting for a busy group's task; senders wait beyond this.
 pub const COMMAND_QUEUE: usize = 64;
-/// Passes run early, because a batch of operations ended, between two ticks. A real chain
-/// (destroy, then create, then adopt) is short; a longer one means actions whose success does not
-/// show in the listing yet, and the tick retries those without spinning.
-pub const MAX_EARLY_PASSES: u32 = 8;
 
 /// What every group's task shares.
 pub struct Context {
@@ -151,8 +147,11 @@ pub struct GroupTask {
     /// Whether an operation of the running batch failed: then the next pass waits for the tick
     /// rather than retrying at once, so a failing backend is not hammered.
     batch_failed: bool,
-    /// Early passes since the last tick.
-    early_passes: u32,
+    /// Whether a provision or a destroy of the running batch succeeded. Only those change what
+    /// the next pass decides (an intent or a destroy is remembered until the listing shows it), so
+    /// only they earn a pass before the tick; a batch of labels or drains waits, and a pass never
+    /// repeats an action whose effect the listing does not show yet.
+    batch_progressed: bool,
 }
 
 /// A running group: how to reach its task.
@@ -188,7 +187,7 @@ impl GroupTask {
             context,
             waiters: Vec::new(),
             batch_failed: false,
-            early_passes: 0,
+            batch_progressed: false,
         };
         Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
     }
@@ -211,18 +210,22 @@ impl GroupTask {
                     Some(command) => self.handle(command).await,
                 },
                 Some(outcome) = self.executor.next() => {
+                    let progress = matches!(
+                        outcome,
+                        Outcome::Provisioned { result: Ok(_), .. } | Outcome::Destroyed { result: Ok(()), .. }
+                    );
                     self.batch_failed |= !self.apply(outcome);
+                    self.batch_progressed |= progress;
                     // One pass when a batch is done, not one per operation.
-                    let done = self.executor.is_idle();
-                    let pass = done && !self.batch_failed && self.early_passes < MAX_EARLY_PASSES;
-                    self.batch_failed &= !done;
-                    self.early_passes += u32::from(pass);
-                    pass
+                    if self.executor.is_idle() {
+                        let pass = self.batch_progressed && !self.batch_failed;
+                        (self.batch_failed, self.batch_progressed) = (false, false);
+                        pass
+                    } else {
+                        false
+                    }
                 }
-                _ = ticker.tick() => {
-                    self.early_passes = 0;
-                    true
-                }
+                _ = ticker.tick() => true,
             };
             if reconcile {
                 self.reconcile().await;
