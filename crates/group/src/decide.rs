@@ -132,7 +132,7 @@ impl<'a> Pass<'a> {
         }
         self.next.vanished.retain(|id, v| !listed.contains_key(id) && now.duration_since(v.at) < MELTDOWN_WINDOW);
 
-        let mut causes: HashMap<InstanceId, crate::track::Cause> = HashMap::new();
+        let mut causes: HashMap<InstanceId, Cause> = HashMap::new();
         let mut resolved: Vec<String> = Vec::new();
         let mut lost_intents: Vec<Intent> = Vec::new();
         self.next.intents.retain(|intent| {

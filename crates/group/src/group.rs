@@ -263,10 +263,15 @@ impl GroupTask {
             self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
             self.emit(EventKind::Rollout, None, message, now);
         }
+        let rollout = match &self.memory.rollout {
+            Rollout::Steady => "steady".to_owned(),
+            Rollout::Rolling => "rolling".to_owned(),
+            Rollout::Paused { .. } | Rollout::RollingBack { .. } => self.memory.rollout.reason().unwrap_or_default(),
+        };
         let message = format!(
-            "restored from the journal: {} provisions in flight, rollout {}",
+            "restored from the journal: {} provisions and {} destroys in flight, rollout {rollout}",
             self.memory.intents.len(),
-            self.memory.rollout.reason().unwrap_or_else(|| format!("{:?}", self.memory.rollout).to_lowercase())
+            self.memory.destroys.len(),
         );
         self.emit(EventKind::Rollout, None, message, now);
     }
