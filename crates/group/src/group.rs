@@ -331,6 +331,10 @@ impl GroupTask {
             self.emit(EventKind::Commit, None, message, now);
         }
         self.executor.set_limit(target.policy.max_parallel.unwrap_or(self.context.max_parallel));
+        let (from, to) = (self.target.properties.target_size(), target.properties.target_size());
+        if from != to {
+            self.emit(EventKind::Commit, None, format!("committed size {to} (was {from})"), now);
+        }
         if target.hash != self.target.hash || target.properties.allocation != self.target.properties.allocation {
             // Until the next pass has looked, a changed group is not converged (as the original,
             // which set its update plan before answering).
