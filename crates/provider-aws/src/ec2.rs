@@ -9,6 +9,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{Filter, Instance, InstanceStateName, Tag, Volume};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -27,6 +28,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connecting to the endpoint may take this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The name under which credentials from the options appear in the SDK's logs.
+const CREDENTIALS_SOURCE: &str = "infrakit-aws-options";
 
 /// The states in which an instance counts as existing: launched and not yet on its way out.
 pub const LIVE_STATES: [&str; 2] = ["pending", "running"];
@@ -56,6 +60,9 @@ impl Ec2 {
         }
         if let Some(region) = &options.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let (Some(id), Some(secret)) = (&options.access_key_id, &options.secret_access_key) {
+            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, CREDENTIALS_SOURCE));
         }
         if let Some(endpoint) = &options.endpoint {
             loader = loader.endpoint_url(endpoint);

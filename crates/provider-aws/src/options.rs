@@ -23,6 +23,12 @@ pub struct AwsOptions {
     pub endpoint: Option<String>,
     /// The profile of `~/.aws/config` to read, over `AWS_PROFILE`.
     pub profile: Option<String>,
+    /// An access key ID, over the AWS chain's credentials; used only with the secret key. The
+    /// original's option: prefer the chain (a profile, the environment, an instance role).
+    #[serde(rename = "AccessKeyID")]
+    pub access_key_id: Option<String>,
+    /// The secret of `AccessKeyID`.
+    pub secret_access_key: Option<String>,
     /// Tags put on every instance launched and required of every instance listed, so that
     /// several plugins (or stacks) can share an account without seeing each other's instances.
     pub namespace: Tags,
@@ -86,5 +92,7 @@ mod tests {
         let options: AwsOptions =
             serde_json::from_str(r#"{"Region":"us-east-1","Endpoint":"http://127.0.0.1:5000"}"#).unwrap();
         assert_eq!(options.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        let keys: AwsOptions = serde_json::from_str(r#"{"AccessKeyID":"AKIA","SecretAccessKey":"s"}"#).unwrap();
+        assert_eq!((keys.access_key_id.as_deref(), keys.secret_access_key.as_deref()), (Some("AKIA"), Some("s")));
     }
 }
