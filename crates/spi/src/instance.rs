@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Result;
+use crate::changes::ChangeStream;
 use crate::types::{Tags, nullable, string_id};
 
 /// The tag that carries a pet's logical ID, for backends that cannot store one natively.
@@ -124,6 +125,12 @@ pub trait InstancePlugin: Send + Sync {
 
     /// Lists the instances that carry all of these tags; with `properties`, with backend detail.
     async fn describe_instances(&self, tags: &Tags, properties: bool) -> Result<Vec<Description>>;
+
+    /// The changes the plugin hears about its instances, from now on, if it can report them
+    /// (see [`crate::changes`]). The default, `None`, means listeners must poll.
+    fn changes(&self) -> Option<ChangeStream> {
+        None
+    }
 }
 
 #[cfg(test)]

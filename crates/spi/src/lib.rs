@@ -8,6 +8,8 @@
 //! - [`error`]: the one error type of the interfaces, named by what a caller can do about it.
 //! - [`types`]: small shared types: tags, interface versions, plugin names.
 //! - [`instance`]: the Instance interface (`Instance/0.6.1`): create, tag, list, destroy.
+//! - [`changes`]: the optional extension of an instance plugin that pushes changes to its
+//!   instances, so that a group heals without waiting for its next poll.
 //! - [`flavor`]: the Flavor interface (`Flavor/0.1.1`): prepare a spec, judge health, drain.
 //! - [`group`]: the Group interface (`Group/0.1.1`) and the group controller's spec schema.
 //! - [`hash`]: the config hash that decides whether an instance runs the current config.
@@ -17,6 +19,7 @@
 //!
 //! JSON shapes follow the original exactly: PascalCase keys, `null` for absent collections.
 
+pub mod changes;
 pub mod duration;
 pub mod error;
 pub mod flavor;

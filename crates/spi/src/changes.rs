@@ -1,0 +1,80 @@
+//! Changes an instance plugin pushes: an optional extension of the Instance interface.
+//!
+//! The group controller finds out that a member died by listing the group on its next pass, a
+//! poll interval later. A backend that hears about its instances (a container engine's event
+//! stream) can say so at once: [`InstancePlugin::changes`](crate::instance::InstancePlugin::changes)
+//! returns a stream of [`InstanceChange`]s, and a controller that sees a change to one of its
+//! members runs a pass now. A change is a hint, never the truth: the pass still lists the group,
+//! so a lost or duplicated change costs at most a poll interval or a pass. Plugins without the
+//! extension return `None` and are polled as before.
+//!
+//! Over RPC the changes travel on the plugin's event stream (`/events`), as the `Data` of events
+//! at [`changes_topic`]; the original protocol is unchanged for clients that do not subscribe.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+use crate::instance::InstanceId;
+use crate::types::{Tags, nullable};
+
+/// What happened to an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// It stopped running or was removed: listing no longer shows it as alive.
+    Gone,
+    /// Its health as the backend sees it changed (a container's HEALTHCHECK status).
+    Health,
+}
+
+/// A change to one instance, with its tags so that a listener can tell whose member it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceChange {
+    /// The instance, as the plugin's listing names it.
+    #[serde(rename = "ID")]
+    pub id: InstanceId,
+    /// Its tags when the change happened (group membership is among them).
+    #[serde(default, with = "nullable")]
+    pub tags: Tags,
+    /// What happened.
+    pub kind: ChangeKind,
+}
+
+/// The changes of one plugin, from subscription on. It ends when the plugin can no longer report
+/// them (say, its connection broke); the listener may ask again later.
+pub type ChangeStream = Pin<Box<dyn Stream<Item = InstanceChange> + Send>>;
+
+/// The event topic that carries the changes of an instance plugin's object (`""` for the
+/// default object): `instance/changes`, or `instance/<object>/changes`.
+pub fn changes_topic(object: &str) -> String {
+    match object {
+        "" => "instance/changes".to_owned(),
+        object => format!("instance/{object}/changes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_has_a_stable_wire_shape() {
+        let change = InstanceChange {
+            id: "web-1".into(),
+            tags: Tags::from([("infrakit.group".to_owned(), "web".to_owned())]),
+            kind: ChangeKind::Gone,
+        };
+        let json = serde_json::to_string(&change).unwrap();
+        assert_eq!(json, r#"{"ID":"web-1","Tags":{"infrakit.group":"web"},"Kind":"gone"}"#);
+        assert_eq!(serde_json::from_str::<InstanceChange>(&json).unwrap(), change);
+    }
+
+    #[test]
+    fn topics_name_the_object() {
+        assert_eq!(changes_topic(""), "instance/changes");
+        assert_eq!(changes_topic("container"), "instance/container/changes");
+    }
+}
