@@ -1,0 +1,180 @@
+//! Following the engine's event stream and turning container deaths and health changes into
+//! [`InstanceChange`]s for whoever listens (the group controller, through
+//! [`InstancePlugin::changes`](infrakit_spi::instance::InstancePlugin::changes)).
+//!
+//! The stream breaks when the engine restarts. The follower then reconnects with a growing
+//! pause and asks for the events it missed (`since` the last one it saw), so that a short outage
+//! loses nothing the engine still remembers; whatever it cannot recover, the listener's poll
+//! finds.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::EventMessage;
+use bollard::query_parameters::EventsOptions;
+use futures::StreamExt;
+use infrakit_spi::changes::{ChangeKind, ChangeStream, InstanceChange};
+use infrakit_spi::types::Tags;
+use tokio::sync::broadcast;
+
+use crate::instance_id;
+
+/// Changes a slow listener may lag behind before it misses some; a miss costs it a poll
+/// interval, never correctness.
+pub const CHANGE_BUFFER: usize = 1024;
+
+/// The first pause before reconnecting to the engine: short, since a restarted engine is back in
+/// about a second and healing waits on it.
+const RECONNECT_FIRST: Duration = Duration::from_millis(200);
+
+/// The longest pause between reconnects, so that an engine that is down for good costs a call
+/// every few seconds, not a busy loop.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// The engine's event attributes that are not container labels.
+const NOT_LABELS: [&str; 4] = ["name", "image", "exitCode", "signal"];
+
+/// The container actions that change what a listing shows or how healthy a member is.
+const ACTIONS: [&str; 3] = ["die", "destroy", "health_status"];
+
+/// Where followed changes go. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    sender: broadcast::Sender<InstanceChange>,
+}
+
+impl Changes {
+    /// A channel with no listeners yet.
+    pub fn new() -> Self {
+        Self { sender: broadcast::channel(CHANGE_BUFFER).0 }
+    }
+
+    /// Everything published from now on. A listener that lags skips what it missed.
+    pub fn stream(&self) -> ChangeStream {
+        let receiver = self.sender.subscribe();
+        Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(change) => return Some((change, receiver)),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a change listener fell behind; its next poll catches up");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+
+    fn publish(&self, change: InstanceChange) {
+        // No listener is not an error: nobody needs a push right now.
+        let _ = self.sender.send(change);
+    }
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Follows the engine's container events with these labels, forever; publishes to `changes`.
+pub async fn follow(docker: Docker, namespace: Tags, changes: Changes) {
+    let mut since: Option<i64> = None;
+    let mut pause = RECONNECT_FIRST;
+    loop {
+        let options =
+            EventsOptions { since: since.map(|s| s.to_string()), until: None, filters: Some(filters(&namespace)) };
+        let mut events = docker.events(Some(options));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => {
+                    pause = RECONNECT_FIRST;
+                    since = event.time.or(since);
+                    if let Some(change) = change_of(&event) {
+                        tracing::debug!(instance = %change.id, kind = ?change.kind, "container changed");
+                        changes.publish(change);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// The engine-side filter: container events of interest, with the namespace's labels.
+fn filters(namespace: &Tags) -> HashMap<String, Vec<String>> {
+    let mut filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        ("event".to_owned(), ACTIONS.iter().map(|a| (*a).to_owned()).collect()),
+    ]);
+    if !namespace.is_empty() {
+        filters.insert("label".to_owned(), namespace.iter().map(|(k, v)| format!("{k}={v}")).collect());
+    }
+    filters
+}
+
+/// The change an engine event reports, if it is one.
+fn change_of(event: &EventMessage) -> Option<InstanceChange> {
+    let action = event.action.as_deref()?;
+    // The engine writes health events as `health_status: unhealthy`.
+    let kind = match action.split(':').next()? {
+        "die" | "destroy" => ChangeKind::Gone,
+        "health_status" => ChangeKind::Health,
+        _ => return None,
+    };
+    let actor = event.actor.as_ref()?;
+    let tags: Tags = actor
+        .attributes
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !NOT_LABELS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(InstanceChange { id: instance_id(actor.id.as_deref()?), tags, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::EventActor;
+
+    fn event(action: &str) -> EventMessage {
+        let attributes = HashMap::from([
+            ("infrakit.group".to_owned(), "web".to_owned()),
+            ("name".to_owned(), "web-1".to_owned()),
+            ("exitCode".to_owned(), "137".to_owned()),
+        ]);
+        EventMessage {
+            action: Some(action.to_owned()),
+            actor: Some(EventActor { id: Some("0123456789abcdef".to_owned()), attributes: Some(attributes) }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn deaths_and_health_become_changes_with_labels_only() {
+        let change = change_of(&event("die")).unwrap();
+        assert_eq!(change.id.to_string(), "0123456789ab");
+        assert_eq!(change.kind, ChangeKind::Gone);
+        assert_eq!(change.tags, Tags::from([("infrakit.group".to_owned(), "web".to_owned())]));
+        assert_eq!(change_of(&event("health_status: unhealthy")).unwrap().kind, ChangeKind::Health);
+        assert_eq!(change_of(&event("start")), None);
+    }
+
+    #[tokio::test]
+    async fn listeners_hear_what_is_published_after_they_subscribe() {
+        let changes = Changes::new();
+        changes.publish(change_of(&event("die")).unwrap());
+        let mut stream = changes.stream();
+        changes.publish(change_of(&event("destroy")).unwrap());
+        assert_eq!(stream.next().await.map(|c| c.kind), Some(ChangeKind::Gone));
+        drop(changes);
+        assert_eq!(stream.next().await, None);
+    }
+}

@@ -1,0 +1,372 @@
+//! The `docker` instance plugin: each instance is a container on the local engine.
+//!
+//! Tags become container labels and the group finds its members by them; the instance ID is the
+//! first 12 characters of the container ID and the logical ID is the container name, as in the
+//! original. A container's labels cannot change after it is created, so [`InstancePlugin::label`]
+//! keeps the added tags in the plugin's memory and describe merges them in (the original did not
+//! implement label at all). They are lost when the plugin restarts: the group controller labels
+//! again what it still needs.
+//!
+//! The plugin follows the engine's event stream from the moment it connects (see `follow`), so
+//! a killed container is reported through [`InstancePlugin::changes`] as soon as it dies.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{ContainerSummary, NetworkConnectRequest, NetworkCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
+};
+use futures::StreamExt;
+use infrakit_spi::changes::ChangeStream;
+use infrakit_spi::duration::GoDuration;
+use infrakit_spi::group::GROUP_TAG;
+use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, LogicalId, Spec};
+use infrakit_spi::types::Tags;
+use infrakit_spi::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::error::{Doing, EngineError};
+use crate::follow::{Changes, follow};
+use crate::init::run_init;
+use crate::instance_id;
+use crate::properties::DockerProperties;
+
+/// The original's variable with labels that every container of this plugin carries and every
+/// listing filters on, as `key=value,key=value`.
+pub const NAMESPACE_ENV: &str = "INFRAKIT_DOCKER_NAMESPACE_TAGS";
+
+/// How long Init may run before the provision fails: room for a package install, and a bound
+/// on how long a hung script holds a provision.
+const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// The container states that count as instances, as the original lists them: a container that
+/// exited is dead, whatever its restart policy may later do.
+const LIVE_STATES: [&str; 2] = ["created", "running"];
+
+/// Options of the `docker` plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DockerOptions {
+    /// Labels on every container, and the filter of every listing.
+    pub namespace: Tags,
+    /// How long a spec's Init may run.
+    pub init_timeout: GoDuration,
+}
+
+impl Default for DockerOptions {
+    fn default() -> Self {
+        Self { namespace: Tags::new(), init_timeout: DEFAULT_INIT_TIMEOUT.into() }
+    }
+}
+
+impl DockerOptions {
+    /// The defaults, with the namespace from [`NAMESPACE_ENV`].
+    pub fn from_env() -> Result<Self> {
+        let namespace = std::env::var(NAMESPACE_ENV).ok().map(|t| parse_tags(&t)).transpose()?.unwrap_or_default();
+        Ok(Self { namespace, ..Self::default() })
+    }
+}
+
+/// `key=value,key=value` as tags.
+fn parse_tags(text: &str) -> Result<Tags> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+            _ => Err(Error::invalid(format!("{NAMESPACE_ENV}: '{pair}' is not key=value"))),
+        })
+        .collect()
+}
+
+/// The `docker` instance plugin.
+#[derive(Clone)]
+pub struct DockerPlugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    docker: Docker,
+    namespace: Tags,
+    init_timeout: Duration,
+    /// Tags added by `label`, by instance: containers' own labels are fixed at creation.
+    added: Mutex<HashMap<InstanceId, Tags>>,
+    changes: Changes,
+    follower: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+impl DockerPlugin {
+    /// Connects to the local engine (`DOCKER_HOST` or `/var/run/docker.sock`), agreeing on an API
+    /// version with it, and starts following its events.
+    pub async fn connect(options: DockerOptions) -> Result<Self> {
+        let doing = || "cannot connect to the docker engine".to_owned();
+        let docker = Docker::connect_with_local_defaults().doing(doing)?.negotiate_version().await.doing(doing)?;
+        Ok(Self::new(docker, options))
+    }
+
+    /// A plugin on this engine client; starts following its events. Needs a tokio runtime.
+    pub fn new(docker: Docker, options: DockerOptions) -> Self {
+        let changes = Changes::new();
+        let follower = tokio::spawn(follow(docker.clone(), options.namespace.clone(), changes.clone()));
+        let inner = Inner {
+            docker,
+            namespace: options.namespace,
+            init_timeout: options.init_timeout.0,
+            added: Mutex::new(HashMap::new()),
+            changes,
+            follower,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    fn added(&self) -> MutexGuard<'_, HashMap<InstanceId, Tags>> {
+        // Writers insert or remove whole entries, so a panic mid-write leaves a usable map.
+        self.inner.added.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes sure the engine has `image`, pulling it if not (as the original); says clearly when
+    /// it cannot.
+    async fn ensure_image(&self, image: &str) -> Result<()> {
+        let docker = &self.inner.docker;
+        match docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(e) => return Err(EngineError { doing: format!("cannot inspect image '{image}'"), source: e }.into()),
+        }
+        let options = CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() };
+        let mut pull = docker.create_image(Some(options), None, None);
+        while let Some(progress) = pull.next().await {
+            if let Err(e) = progress {
+                let why = match e {
+                    bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                return Err(Error::failed(format!("image '{image}' is not on the engine and cannot be pulled: {why}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the container, reclaiming its name from a dead member of the same group (a pet
+    /// that died keeps its name until removed).
+    async fn create(&self, name: Option<&LogicalId>, properties: &DockerProperties, labels: &Tags) -> Result<String> {
+        let docker = &self.inner.docker;
+        let options = CreateContainerOptions { name: name.map(ToString::to_string), ..Default::default() };
+        let body = properties.create_body(labels);
+        let doing = || format!("cannot create a container of image '{}'", properties.image());
+        match docker.create_container(Some(options.clone()), body.clone()).await.doing(doing) {
+            Ok(created) => Ok(created.id),
+            Err(e) if e.status() == Some(409) && self.reclaim(name, labels).await? => {
+                Ok(docker.create_container(Some(options), body).await.doing(doing)?.id)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the stopped container called `name` if it belongs to the same group; true if it
+    /// did.
+    async fn reclaim(&self, name: Option<&LogicalId>, labels: &Tags) -> Result<bool> {
+        let Some(name) = name else { return Ok(false) };
+        let docker = &self.inner.docker;
+        let existing =
+            docker.inspect_container(name.as_str(), None).await.doing(|| format!("cannot inspect {name}"))?;
+        let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let theirs = existing.config.as_ref().and_then(|c| c.labels.as_ref());
+        let same_group = theirs.and_then(|l| l.get(GROUP_TAG)) == labels.get(GROUP_TAG);
+        if running || !same_group {
+            return Ok(false);
+        }
+        tracing::info!(container = %name, "removing the dead container that holds the name");
+        self.remove(name.as_str()).await?;
+        Ok(true)
+    }
+
+    /// Starts the container, connects its networks and runs Init.
+    async fn start(&self, container: &str, properties: &DockerProperties, init: &str) -> Result<()> {
+        let docker = &self.inner.docker;
+        for network in &properties.network_attachments {
+            self.ensure_network(&network.name, &network.driver).await?;
+            let request = NetworkConnectRequest { container: container.to_owned(), ..Default::default() };
+            docker
+                .connect_network(&network.name, request)
+                .await
+                .doing(|| format!("cannot connect container {container} to network '{}'", network.name))?;
+        }
+        docker.start_container(container, None).await.doing(|| format!("cannot start container {container}"))?;
+        if !init.is_empty() {
+            run_init(docker, container, init, self.inner.init_timeout)
+                .await
+                .map_err(|e| Error::failed(format!("container {container} removed: {}", error_chain(&e))))?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_network(&self, name: &str, driver: &str) -> Result<()> {
+        let docker = &self.inner.docker;
+        match docker.inspect_network(name, None).await {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                let request = NetworkCreateRequest {
+                    name: name.to_owned(),
+                    driver: (!driver.is_empty()).then(|| driver.to_owned()),
+                    attachable: Some(true),
+                    ..Default::default()
+                };
+                docker.create_network(request).await.doing(|| format!("cannot create network '{name}'"))?;
+                Ok(())
+            }
+            Err(e) => Err(EngineError { doing: format!("cannot inspect network '{name}'"), source: e }.into()),
+        }
+    }
+
+    async fn remove(&self, container: &str) -> Result<()> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        self.inner
+            .docker
+            .remove_container(container, Some(options))
+            .await
+            .doing(|| format!("cannot remove container {container}"))?;
+        Ok(())
+    }
+
+    /// The description of a listed container, tags merged with those added by `label`.
+    fn describe(
+        &self,
+        container: ContainerSummary,
+        added: &HashMap<InstanceId, Tags>,
+        properties: bool,
+    ) -> Description {
+        let id = instance_id(container.id.as_deref().unwrap_or_default());
+        let mut tags: Tags = container.labels.clone().unwrap_or_default().into_iter().collect();
+        tags.extend(added.get(&id).cloned().unwrap_or_default());
+        let name = container.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_owned());
+        let properties = properties.then(|| {
+            let status = container.status.clone().unwrap_or_default();
+            json!({
+                "Id": container.id,
+                "Name": name,
+                "Image": container.image,
+                "State": container.state.map(|s| s.to_string()),
+                "Status": status,
+                "Health": health_of(&status),
+            })
+        });
+        Description { id, logical_id: name.map(LogicalId), tags, properties }
+    }
+}
+
+/// The HEALTHCHECK status in a listing's status text (`Up 3 minutes (unhealthy)`): the engine
+/// this plugin targets (API 1.41) lists no health field.
+fn health_of(status: &str) -> Option<&'static str> {
+    if status.ends_with("(healthy)") {
+        Some("healthy")
+    } else if status.ends_with("(unhealthy)") {
+        Some("unhealthy")
+    } else if status.ends_with("(health: starting)") {
+        Some("starting")
+    } else {
+        None
+    }
+}
+
+/// An error and its causes on one line, since the wire carries only a message.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[async_trait]
+impl InstancePlugin for DockerPlugin {
+    async fn validate(&self, properties: Option<&Value>) -> Result<()> {
+        DockerProperties::parse(properties).map(drop)
+    }
+
+    async fn provision(&self, spec: Spec) -> Result<InstanceId> {
+        let properties = DockerProperties::parse(spec.properties.as_ref())?;
+        let mut labels = properties.tags.clone();
+        labels.extend(spec.tags.clone());
+        labels.extend(self.inner.namespace.clone());
+        self.ensure_image(properties.image()).await?;
+        let container = self.create(spec.logical_id.as_ref(), &properties, &labels).await?;
+        if let Err(e) = self.start(&container, &properties, &spec.init).await {
+            // Nothing half-made stays behind: the group would not count it, and would make another.
+            if let Err(removing) = self.remove(&container).await {
+                tracing::warn!(%container, error = %removing, "cannot remove a container that failed to start");
+            }
+            return Err(e);
+        }
+        let id = instance_id(&container);
+        tracing::info!(instance = %id, image = properties.image(), "container running");
+        Ok(id)
+    }
+
+    async fn label(&self, id: &InstanceId, labels: &Tags) -> Result<()> {
+        self.inner.docker.inspect_container(id.as_str(), None).await.doing(|| format!("cannot label {id}"))?;
+        self.added().entry(id.clone()).or_default().extend(labels.clone());
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &InstanceId, _context: DestroyContext) -> Result<()> {
+        self.remove(id.as_str()).await?;
+        self.added().remove(id);
+        Ok(())
+    }
+
+    async fn describe_instances(&self, tags: &Tags, properties: bool) -> Result<Vec<Description>> {
+        let mut filters = HashMap::from([("status".to_owned(), LIVE_STATES.map(str::to_owned).to_vec())]);
+        if !self.inner.namespace.is_empty() {
+            let labels = self.inner.namespace.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            filters.insert("label".to_owned(), labels);
+        }
+        let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let listed =
+            self.inner.docker.list_containers(Some(options)).await.doing(|| "cannot list containers".into())?;
+        let mut added = self.added();
+        let descriptions: Vec<Description> =
+            listed.into_iter().map(|container| self.describe(container, &added, properties)).collect();
+        // Tags added to containers that are gone are forgotten with them.
+        added.retain(|id, _| descriptions.iter().any(|d| &d.id == id));
+        drop(added);
+        Ok(descriptions.into_iter().filter(|d| tags.iter().all(|(k, v)| d.tags.get(k) == Some(v))).collect())
+    }
+
+    fn changes(&self) -> Option<ChangeStream> {
+        Some(self.inner.changes.stream())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_read_as_key_value_pairs() {
+        let tags = parse_tags("a=1, b = 2,").unwrap();
+        assert_eq!(tags, Tags::from([("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]));
+        assert!(parse_tags("a").is_err());
+    }
+
+    #[test]
+    fn health_is_read_from_the_status_text() {
+        assert_eq!(health_of("Up 2 seconds (healthy)"), Some("healthy"));
+        assert_eq!(health_of("Up 2 minutes (unhealthy)"), Some("unhealthy"));
+        assert_eq!(health_of("Up 1 second (health: starting)"), Some("starting"));
+        assert_eq!(health_of("Up 1 second"), None);
+    }
+}
