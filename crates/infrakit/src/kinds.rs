@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use infrakit_flavors::{Combo, Vanilla};
 use infrakit_group::{FileJournal, GroupController, GroupEvent};
+use infrakit_provider_aws::{AwsOptions, EC2_INSTANCE_OBJECT, Ec2InstancePlugin};
 use infrakit_provider_local::file::{FileOptions, FilePlugin};
 use infrakit_provider_local::options::overlay;
 use infrakit_provider_local::process::{ProcessOptions, ProcessPlugin};
@@ -36,11 +37,14 @@ pub enum Kind {
     Combo,
     /// The group controller.
     Group,
+    /// EC2 instances, as the object `ec2-instance`.
+    Aws,
 }
 
 impl Kind {
     /// Every kind, for help texts and errors.
-    pub const ALL: [Kind; 6] = [Kind::File, Kind::Simulator, Kind::Process, Kind::Vanilla, Kind::Combo, Kind::Group];
+    pub const ALL: [Kind; 7] =
+        [Kind::File, Kind::Simulator, Kind::Process, Kind::Vanilla, Kind::Combo, Kind::Group, Kind::Aws];
 
     /// The kind's name on the command line.
     pub fn name(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Kind {
             Kind::Vanilla => "vanilla",
             Kind::Combo => "combo",
             Kind::Group => "group",
+            Kind::Aws => "aws",
         }
     }
 
@@ -67,7 +72,7 @@ impl Kind {
     /// Builds the plugin's objects. `options` is a document laid over the settings taken from
     /// the environment; `registry` is how plugins that call others (combo, group) find them.
     pub fn build(self, name: &str, options: Option<&Value>, registry: &Arc<Registry>) -> Result<Objects> {
-        if options.is_some() && !matches!(self, Kind::File | Kind::Simulator | Kind::Process) {
+        if options.is_some() && !matches!(self, Kind::File | Kind::Simulator | Kind::Process | Kind::Aws) {
             bail!("the {self} kind takes no options; it is set with environment variables");
         }
         let mut objects = Objects::default();
@@ -83,6 +88,11 @@ impl Kind {
             Kind::Simulator => {
                 let settings = SimulatorOptions::from_env().context("invalid simulator settings")?;
                 objects.instances = Simulator::new(name, with_options(settings, options, name)?).objects();
+            }
+            Kind::Aws => {
+                let settings = AwsOptions::from_env().map_err(anyhow::Error::msg).context("invalid aws settings")?;
+                let plugin = Ec2InstancePlugin::new(with_options(settings, options, name)?);
+                objects.instances.push((EC2_INSTANCE_OBJECT.to_owned(), Arc::new(plugin)));
             }
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),

@@ -1,6 +1,7 @@
 //! Integration tests: the real `infrakit` binary against real plugins on real unix sockets,
 //! one test binary with a module per area.
 
+mod aws_group;
 mod group_e2e;
 mod plugins;
 mod util;
