@@ -2,7 +2,8 @@
 //! reconciled concurrently with itself.
 //!
 //! The task wakes on a poll tick, on a command (commit, scale, destroy instances, rollout
-//! control, nudge) and on the end of its running operations, and then runs a pass: observe,
+//! control, nudge), on a change the instance plugin pushes to a member, and on the end of its
+//! running operations, and then runs a pass: observe,
 //! [`decide`], journal, execute. It is never told why it runs: every pass looks at the whole
 //! group, and a failed pass is retried by the next one.
 
@@ -22,6 +23,7 @@ use crate::decide::decide;
 use crate::events::{EventLog, GroupEvent, WallClock};
 use crate::execute::{Executor, Outcome};
 use crate::journal::{FailedSpec, Journal, JournalEntry};
+use crate::listen::Listener;
 use crate::memory::{DestroyProgress, Destroying, Memory};
 use crate::model::Desired;
 use crate::observe::observe;
@@ -152,6 +154,8 @@ pub struct GroupTask {
     /// only they earn a pass before the tick; a batch of labels or drains waits, and a pass never
     /// repeats an action whose effect the listing does not show yet.
     batch_progressed: bool,
+    /// Changes the instance plugin pushes, which ask for a pass before the tick.
+    listener: Listener,
 }
 
 /// A running group: how to reach its task.
@@ -188,6 +192,7 @@ impl GroupTask {
             waiters: Vec::new(),
             batch_failed: false,
             batch_progressed: false,
+            listener: Listener::default(),
         };
         Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
     }
@@ -197,7 +202,9 @@ impl GroupTask {
         let mut ticker = tokio::time::interval(self.context.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            // Biased: commands first, then outcomes, then the tick, so a run is reproducible.
+            self.listener.follow(&self.target.instance);
+            // Biased: commands first, then outcomes, then changes, then the tick, so a run is
+            // reproducible.
             let reconcile = tokio::select! {
                 biased;
                 command = commands.recv() => match command {
@@ -225,7 +232,11 @@ impl GroupTask {
                         false
                     }
                 }
-                _ = ticker.tick() => true,
+                Some(ours) = self.listener.next(&self.id) => ours,
+                _ = ticker.tick() => {
+                    self.listener.reopen();
+                    true
+                }
             };
             if reconcile {
                 self.reconcile().await;

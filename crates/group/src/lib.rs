@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`controller`]: the plugin: the Group methods, rollout control, options, events.
 //! - [`group`]: one task per group, the only writer of its memory.
+//! - [`listen`]: changes an instance plugin pushes, which ask for a pass before the poll.
 //! - [`target`]: a committed spec, parsed and resolved to its plugins.
 //! - [`observe`]: one look at a group.
 //! - [`decide`]: the decision, pure and synchronous.
@@ -32,6 +33,7 @@ pub mod execute;
 pub mod explain;
 pub mod group;
 pub mod journal;
+pub mod listen;
 pub mod memory;
 pub mod model;
 pub mod observe;

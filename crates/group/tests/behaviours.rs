@@ -506,3 +506,28 @@ async fn a_rollback_survives_a_restart_and_the_managers_recommit() {
     let spec = &c.inspect_groups().await.unwrap()[0];
     assert_eq!(spec.properties.as_ref().unwrap()["Instance"]["Properties"]["Version"], "v1");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pushed_change_heals_at_once_and_without_one_the_poll_does() {
+    const SLOW_POLL: Duration = Duration::from_secs(10);
+    const PROMPTLY: Duration = Duration::from_millis(50);
+    for pushes in [true, false] {
+        let cloud = Cloud::default();
+        if pushes {
+            cloud.push_changes();
+        }
+        let c = cloud.controller(SLOW_POLL);
+        c.commit_group(sized(3, "v1", json!({})), false).await.unwrap();
+        until(&c, "g", PROMPTLY, 10, |d| d.converged && d.instances.len() == 3).await;
+        let provisions = cloud.provisions();
+
+        cloud.kill(cloud.live()[0].id.as_str());
+        tokio::time::sleep(PROMPTLY).await;
+        match pushes {
+            true => assert_eq!((cloud.provisions(), cloud.count()), (provisions + 1, 3), "healed before the poll"),
+            false => assert_eq!((cloud.provisions(), cloud.count()), (provisions, 2), "waits for the poll"),
+        }
+        tokio::time::sleep(SLOW_POLL).await;
+        assert_eq!((cloud.provisions(), cloud.count()), (provisions + 1, 3), "pushes={pushes}");
+    }
+}

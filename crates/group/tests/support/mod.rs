@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use infrakit_group::{GroupController, Options};
+use infrakit_spi::changes::{ChangeKind, ChangeStream, InstanceChange};
 use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::group::{
     AllocationMethod, CONFIG_HASH_TAG, GROUP_TAG, GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec,
@@ -20,6 +21,7 @@ use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::{PluginName, Tags};
 use infrakit_spi::{Error, Result};
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 /// One call a plugin received.
@@ -64,6 +66,7 @@ struct Backend {
     fewest_healthy: Option<usize>,
     fail_rate: Option<(u32, u64)>,
     audit: Vec<(bool, usize)>,
+    changes: Option<broadcast::Sender<InstanceChange>>,
 }
 
 /// A small deterministic generator, so that a failing property case replays exactly.
@@ -179,6 +182,22 @@ impl Cloud {
     /// Removes an instance behind the controller's back.
     pub fn remove(&self, id: &str) {
         self.backend().instances.remove(&InstanceId::from(id));
+    }
+
+    /// Makes the instance plugin push changes (`InstancePlugin::changes`) from now on.
+    pub fn push_changes(&self) {
+        self.backend().changes = Some(broadcast::channel(64).0);
+    }
+
+    /// Removes an instance behind the controller's back and, if the plugin pushes changes, says
+    /// so as a backend with an event stream would.
+    pub fn kill(&self, id: &str) {
+        let mut b = self.backend();
+        let Some(stored) = b.instances.remove(&InstanceId::from(id)) else { return };
+        if let Some(changes) = &b.changes {
+            let change = InstanceChange { id: id.into(), tags: stored.description.tags, kind: ChangeKind::Gone };
+            let _ = changes.send(change);
+        }
     }
 
     /// Every call so far, in order.
@@ -378,6 +397,11 @@ impl InstancePlugin for Cloud {
             .filter(|s| tags.iter().all(|(k, v)| s.description.tags.get(k) == Some(v)))
             .map(|s| s.description.clone())
             .collect())
+    }
+
+    fn changes(&self) -> Option<ChangeStream> {
+        let receiver = self.backend().changes.as_ref()?.subscribe();
+        Some(Box::pin(futures::stream::unfold(receiver, |mut r| async move { Some((r.recv().await.ok()?, r)) })))
     }
 }
 
