@@ -11,9 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use infrakit_spi::changes::{ChangeStream, changes_topic};
 use infrakit_spi::flavor::FlavorPlugin;
 use infrakit_spi::group::GroupPlugin;
 use infrakit_spi::instance::InstancePlugin;
@@ -23,7 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::claim::{Claim, ServeError};
 use crate::endpoints::{self, Plugin};
-use crate::events::EventBus;
+use crate::events::{Event, EventBus};
 use crate::info::VendorInfo;
 use crate::service::Service;
 use crate::services::flavor::{self, FlavorService};
@@ -59,6 +61,8 @@ pub struct PluginServer {
     /// In registration order, one per service; the first is what `/info/api.json` describes.
     services: Vec<Registration>,
     events: EventBus,
+    /// Instance objects that push changes, published on the bus while the plugin serves.
+    changes: Vec<(String, ChangeStream)>,
     vendor: Option<VendorInfo>,
     /// The first object registered twice: reported by `bind`, since the builder cannot fail.
     duplicate: Option<(&'static str, String)>,
@@ -88,12 +92,23 @@ impl Registration {
 impl PluginServer {
     /// A plugin that will listen under this name.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), services: Vec::new(), events: EventBus::new(), vendor: None, duplicate: None }
+        Self {
+            name: name.into(),
+            services: Vec::new(),
+            events: EventBus::new(),
+            changes: Vec::new(),
+            vendor: None,
+            duplicate: None,
+        }
     }
 
     /// Serves an instance plugin as the object `object` (`""` for the default object), selected
-    /// by the `Type` of requests.
+    /// by the `Type` of requests. If the plugin pushes changes, they are published on the
+    /// plugin's events at [`changes_topic`]`(object)` while it serves.
     pub fn instance(mut self, object: &str, plugin: Arc<dyn InstancePlugin>) -> Self {
+        if let Some(changes) = plugin.changes() {
+            self.changes.push((object.to_owned(), changes));
+        }
         let inserted = self.add(Registration::instances, Registration::Instance, |o| o.insert(object, plugin));
         self.note_duplicate(inserted, instance::NAME, object)
     }
@@ -151,8 +166,9 @@ impl PluginServer {
         let registry = Registry::new(services)
             .map_err(|service| ServeError::DuplicateService { name: self.name.clone(), service })?;
         let (listener, claim) = Claim::take(dir, &self.name).await?;
+        let changes = self.changes;
         let plugin = Arc::new(Plugin { registry, events: self.events, vendor: self.vendor });
-        Ok(BoundServer { listener, claim, plugin })
+        Ok(BoundServer { listener, claim, plugin, changes })
     }
 
     /// Inserts into the objects of a built-in service, registering the service on first use.
@@ -186,6 +202,7 @@ pub struct BoundServer {
     listener: UnixListener,
     claim: Claim,
     plugin: Arc<Plugin>,
+    changes: Vec<(String, ChangeStream)>,
 }
 
 impl BoundServer {
@@ -197,7 +214,11 @@ impl BoundServer {
     /// Serves until `shutdown` completes, then stops gracefully and removes the socket and the
     /// pid file.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
-        let Self { listener, claim, plugin } = self;
+        let Self { listener, claim, plugin, changes } = self;
+        let mut publishers = JoinSet::new();
+        for (object, changes) in changes {
+            publishers.spawn(publish_changes(changes, changes_topic(&object), plugin.events.clone()));
+        }
         let (stop, stopping) = watch::channel(false);
         let capacity = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
@@ -220,6 +241,7 @@ impl BoundServer {
         }
 
         drop(listener);
+        publishers.abort_all();
         stop.send_replace(true);
         let drained =
             tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
@@ -231,6 +253,19 @@ impl BoundServer {
         tracing::info!(socket = %claim.socket().display(), "plugin stopped");
         drop(claim);
         Ok(())
+    }
+}
+
+/// Publishes an instance object's changes at `topic`, each as an event whose `Data` is the
+/// change, until the plugin stops reporting them.
+async fn publish_changes(mut changes: ChangeStream, topic: String, events: EventBus) {
+    let mut sequence: u64 = 0;
+    while let Some(change) = changes.next().await {
+        sequence += 1;
+        let mut event = Event::new(sequence.to_string(), format!("{:?} {}", change.kind, change.id));
+        event.r#type = "InstanceChange".to_owned();
+        event.data = serde_json::to_value(&change).ok();
+        events.publish(&topic, event);
     }
 }
 

@@ -5,6 +5,8 @@
 //! sends the whole name as `Name`. The first call checks the plugin's interface version.
 
 use async_trait::async_trait;
+use futures::StreamExt;
+use infrakit_spi::changes::{ChangeStream, InstanceChange, changes_topic};
 use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::group::{AllocationMethod, GroupDescription, GroupId, GroupPlugin, GroupSpec, Index, RolloutStatus};
 use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
@@ -76,6 +78,25 @@ impl InstancePlugin for InstanceClient {
             instance::DescribeInstancesRequest { r#type: self.object.clone(), tags: tags.clone(), properties };
         let response: instance::DescribeInstancesResponse = self.call("Instance.DescribeInstances", &request).await?;
         Ok(response.descriptions)
+    }
+
+    /// The changes the plugin publishes on its events, subscribed on first poll. A plugin that
+    /// pushes none (or an original one) leaves the stream silent; it ends when the connection does.
+    fn changes(&self) -> Option<ChangeStream> {
+        let client = self.client.clone();
+        let topic = changes_topic(&self.object);
+        let changes = futures::stream::once(async move { client.subscribe(&topic).await })
+            .filter_map(|subscribed| async move {
+                subscribed.inspect_err(|e| tracing::debug!(error = %e, "cannot subscribe to changes")).ok()
+            })
+            .flat_map(|subscription| {
+                futures::stream::unfold(subscription, |mut subscription| async move {
+                    let event = subscription.next().await?.ok()?;
+                    Some((event, subscription))
+                })
+            })
+            .filter_map(|event| async move { serde_json::from_value::<InstanceChange>(event.data?).ok() });
+        Some(Box::pin(changes))
     }
 }
 

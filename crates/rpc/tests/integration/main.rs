@@ -1,6 +1,7 @@
 //! Integration tests of the RPC transport, all over real unix sockets in temporary directories.
 
 mod bad_input;
+mod changes;
 mod client;
 mod events;
 mod external;
