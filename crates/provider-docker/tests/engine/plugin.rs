@@ -1,10 +1,9 @@
 //! The docker plugin against the machine's real engine: provision, describe, label, destroy,
 //! Init, a missing image, health, and the changes it pushes.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Scope, docker_kill, image};
 use futures::StreamExt;
 use infrakit_provider_docker::{DockerHealth, DockerOptions, DockerPlugin};
 use infrakit_spi::Error;
@@ -13,7 +12,6 @@ use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::instance::{DestroyContext, InstancePlugin, LogicalId, Spec};
 use infrakit_spi::types::Tags;
 use serde_json::json;
-use support::{Scope, docker_kill, image};
 
 /// How long a change may take to arrive: the engine reports a kill in milliseconds.
 const CHANGE_WITHIN: Duration = Duration::from_secs(2);
@@ -112,7 +110,7 @@ async fn a_killed_container_is_reported_at_once_with_its_tags() {
     .await
     .expect("a change within the bound");
     assert_eq!(change.kind, ChangeKind::Gone);
-    assert_eq!(change.tags.get(support::TEST_LABEL.0), Some(&scope.name));
+    assert_eq!(change.tags.get(crate::support::TEST_LABEL.0), Some(&scope.name));
     assert!(
         plugin.describe_instances(&scope.tags(), false).await.unwrap().is_empty(),
         "a dead container is no instance"
