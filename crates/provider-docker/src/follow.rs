@@ -79,9 +79,20 @@ impl Default for Changes {
 }
 
 /// Follows the engine's container events with these labels, forever; publishes to `changes`.
-pub async fn follow(docker: Docker, namespace: Tags, changes: Changes) {
+/// `configured` is the client before it agreed on an API version with the engine.
+pub async fn follow(configured: Docker, namespace: Tags, changes: Changes) {
     let mut since: Option<i64> = None;
     let mut pause = RECONNECT_FIRST;
+    let docker = loop {
+        match configured.clone().negotiate_version().await {
+            Ok(docker) => break docker,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the docker engine to follow its events; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECONNECT_MAX);
+            }
+        }
+    };
     loop {
         let options =
             EventsOptions { since: since.map(|s| s.to_string()), until: None, filters: Some(filters(&namespace)) };

@@ -29,6 +29,7 @@ use infrakit_spi::types::Tags;
 use infrakit_spi::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use crate::error::{Doing, EngineError};
@@ -91,7 +92,10 @@ pub struct DockerPlugin {
 }
 
 struct Inner {
-    docker: Docker,
+    /// The client as configured, before it agreed on an API version with the engine.
+    configured: Docker,
+    /// The client at the API version the engine agreed to, once it has.
+    negotiated: OnceCell<Docker>,
     namespace: Tags,
     init_timeout: Duration,
     /// Tags added by `label`, by instance: containers' own labels are fixed at creation.
@@ -107,27 +111,43 @@ impl Drop for Inner {
 }
 
 impl DockerPlugin {
-    /// Connects to the local engine (`DOCKER_HOST` or `/var/run/docker.sock`), agreeing on an API
-    /// version with it, and starts following its events.
+    /// A plugin on the local engine (`DOCKER_HOST`, else `/var/run/docker.sock`) that is known
+    /// to answer now.
     pub async fn connect(options: DockerOptions) -> Result<Self> {
-        let doing = || "cannot connect to the docker engine".to_owned();
-        let docker = Docker::connect_with_local_defaults().doing(doing)?.negotiate_version().await.doing(doing)?;
-        Ok(Self::new(docker, options))
+        let plugin = Self::new(options)?;
+        plugin.engine().await?;
+        Ok(plugin)
     }
 
-    /// A plugin on this engine client; starts following its events. Needs a tokio runtime.
-    pub fn new(docker: Docker, options: DockerOptions) -> Self {
+    /// A plugin on the local engine, which is first called when needed (an engine that is down
+    /// now may be up by then); starts following its events. Needs a tokio runtime.
+    pub fn new(options: DockerOptions) -> Result<Self> {
+        let configured =
+            Docker::connect_with_local_defaults().doing(|| "cannot configure the docker client".to_owned())?;
         let changes = Changes::new();
-        let follower = tokio::spawn(follow(docker.clone(), options.namespace.clone(), changes.clone()));
+        let follower = tokio::spawn(follow(configured.clone(), options.namespace.clone(), changes.clone()));
         let inner = Inner {
-            docker,
+            configured,
+            negotiated: OnceCell::new(),
             namespace: options.namespace,
             init_timeout: options.init_timeout.0,
             added: Mutex::new(HashMap::new()),
             changes,
             follower,
         };
-        Self { inner: Arc::new(inner) }
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The engine client, at the newest API version both sides speak (the engine may be older
+    /// than the client library); agreed on the first call that succeeds.
+    async fn engine(&self) -> Result<&Docker> {
+        let inner = &self.inner;
+        let docker = inner
+            .negotiated
+            .get_or_try_init(|| inner.configured.clone().negotiate_version())
+            .await
+            .doing(|| "cannot reach the docker engine".to_owned())?;
+        Ok(docker)
     }
 
     fn added(&self) -> MutexGuard<'_, HashMap<InstanceId, Tags>> {
@@ -138,7 +158,7 @@ impl DockerPlugin {
     /// Makes sure the engine has `image`, pulling it if not (as the original); says clearly when
     /// it cannot.
     async fn ensure_image(&self, image: &str) -> Result<()> {
-        let docker = &self.inner.docker;
+        let docker = self.engine().await?;
         match docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
@@ -161,7 +181,7 @@ impl DockerPlugin {
     /// Creates the container, reclaiming its name from a dead member of the same group (a pet
     /// that died keeps its name until removed).
     async fn create(&self, name: Option<&LogicalId>, properties: &DockerProperties, labels: &Tags) -> Result<String> {
-        let docker = &self.inner.docker;
+        let docker = self.engine().await?;
         let options = CreateContainerOptions { name: name.map(ToString::to_string), ..Default::default() };
         let body = properties.create_body(labels);
         let doing = || format!("cannot create a container of image '{}'", properties.image());
@@ -178,7 +198,7 @@ impl DockerPlugin {
     /// did.
     async fn reclaim(&self, name: Option<&LogicalId>, labels: &Tags) -> Result<bool> {
         let Some(name) = name else { return Ok(false) };
-        let docker = &self.inner.docker;
+        let docker = self.engine().await?;
         let existing =
             docker.inspect_container(name.as_str(), None).await.doing(|| format!("cannot inspect {name}"))?;
         let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
@@ -194,7 +214,7 @@ impl DockerPlugin {
 
     /// Starts the container, connects its networks and runs Init.
     async fn start(&self, container: &str, properties: &DockerProperties, init: &str) -> Result<()> {
-        let docker = &self.inner.docker;
+        let docker = self.engine().await?;
         for network in &properties.network_attachments {
             self.ensure_network(&network.name, &network.driver).await?;
             let request = NetworkConnectRequest { container: container.to_owned(), ..Default::default() };
@@ -213,7 +233,7 @@ impl DockerPlugin {
     }
 
     async fn ensure_network(&self, name: &str, driver: &str) -> Result<()> {
-        let docker = &self.inner.docker;
+        let docker = self.engine().await?;
         match docker.inspect_network(name, None).await {
             Ok(_) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
@@ -232,8 +252,8 @@ impl DockerPlugin {
 
     async fn remove(&self, container: &str) -> Result<()> {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        self.inner
-            .docker
+        self.engine()
+            .await?
             .remove_container(container, Some(options))
             .await
             .doing(|| format!("cannot remove container {container}"))?;
@@ -317,7 +337,7 @@ impl InstancePlugin for DockerPlugin {
     }
 
     async fn label(&self, id: &InstanceId, labels: &Tags) -> Result<()> {
-        self.inner.docker.inspect_container(id.as_str(), None).await.doing(|| format!("cannot label {id}"))?;
+        self.engine().await?.inspect_container(id.as_str(), None).await.doing(|| format!("cannot label {id}"))?;
         self.added().entry(id.clone()).or_default().extend(labels.clone());
         Ok(())
     }
@@ -336,7 +356,7 @@ impl InstancePlugin for DockerPlugin {
         }
         let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         let listed =
-            self.inner.docker.list_containers(Some(options)).await.doing(|| "cannot list containers".into())?;
+            self.engine().await?.list_containers(Some(options)).await.doing(|| "cannot list containers".into())?;
         let mut added = self.added();
         let descriptions: Vec<Description> =
             listed.into_iter().map(|container| self.describe(container, &added, properties)).collect();

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use crate::support::{Scope, docker_kill, image};
 use futures::StreamExt;
 use infrakit_provider_docker::{DockerHealth, DockerOptions, DockerPlugin};
 use infrakit_spi::Error;
@@ -12,6 +11,8 @@ use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::instance::{DestroyContext, InstancePlugin, LogicalId, Spec};
 use infrakit_spi::types::Tags;
 use serde_json::json;
+
+use crate::support::{Scope, docker_kill, image};
 
 /// How long a change may take to arrive: the engine reports a kill in milliseconds.
 const CHANGE_WITHIN: Duration = Duration::from_secs(2);
