@@ -146,3 +146,76 @@ fn market_options(m: &properties::InstanceMarketOptions) -> InstanceMarketOption
         }))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::BehaviorVersion;
+    use serde_json::json;
+
+    fn request() -> RunInstancesFluentBuilder {
+        let config = aws_sdk_ec2::Config::builder().behavior_version(BehaviorVersion::latest()).build();
+        aws_sdk_ec2::Client::from_conf(config).run_instances()
+    }
+
+    fn properties(document: serde_json::Value) -> Properties {
+        Properties::parse(Some(&document)).unwrap()
+    }
+
+    #[test]
+    fn one_instance_tagged_at_launch_with_init_as_user_data() {
+        let properties = properties(json!({
+            "Tags": {"Name": "web", "tier": "properties"},
+            "RunInstancesInput": {"ImageId": "ami-1", "InstanceType": "t3.micro", "UserData": "aWdub3JlZA=="},
+        }));
+        let spec =
+            Spec { tags: [("tier".to_owned(), "spec".to_owned())].into(), init: "echo hi".into(), ..Spec::default() };
+        let namespace: Tags = [("stack".to_owned(), "prod".to_owned())].into();
+        let tags = launch_tags(&properties, &spec, &namespace);
+        assert_eq!(tags["tier"], "spec");
+        assert_eq!(tags["stack"], "prod");
+        let built = run_instances(request(), &properties, &spec, &tags, "token-1");
+        let input = built.as_input();
+        assert_eq!((input.get_min_count(), input.get_max_count()), (&Some(1), &Some(1)));
+        assert_eq!(input.get_client_token().as_deref(), Some("token-1"));
+        assert_eq!(input.get_user_data().as_deref(), Some("ZWNobyBoaQ=="), "base64 of Init wins over UserData");
+        assert_eq!(input.get_instance_type(), &Some(InstanceType::T3Micro));
+        let specifications = input.get_tag_specifications().as_ref().unwrap();
+        let resources: Vec<_> = specifications.iter().map(|s| s.resource_type().unwrap().clone()).collect();
+        assert_eq!(resources, [ResourceType::Instance, ResourceType::Volume]);
+        assert_eq!(specifications[0].tags().len(), 3);
+    }
+
+    #[test]
+    fn a_pet_with_an_ip_logical_id_gets_that_ip() {
+        let pet = |logical_id: &str| Spec { logical_id: Some(logical_id.into()), ..Spec::default() };
+        let plain = properties(json!({"RunInstancesInput": {"ImageId": "ami-1"}}));
+        let built = run_instances(request(), &plain, &pet("10.0.0.9"), &Tags::new(), "t");
+        assert_eq!(built.as_input().get_private_ip_address().as_deref(), Some("10.0.0.9"));
+        let built = run_instances(request(), &plain, &pet("db-1"), &Tags::new(), "t");
+        assert_eq!(built.as_input().get_private_ip_address(), &None, "a name is not an address");
+
+        let with_interface = properties(json!({
+            "RunInstancesInput": {"ImageId": "ami-1", "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": "subnet-1"}]},
+        }));
+        let built = run_instances(request(), &with_interface, &pet("10.0.0.9"), &Tags::new(), "t");
+        let interfaces = built.as_input().get_network_interfaces().as_ref().unwrap();
+        assert_eq!(interfaces[0].private_ip_address(), Some("10.0.0.9"));
+        assert_eq!(built.as_input().get_private_ip_address(), &None);
+    }
+
+    #[test]
+    fn spot_and_placement_are_passed_on() {
+        let spot = properties(json!({"RunInstancesInput": {
+            "ImageId": "ami-1",
+            "Placement": {"AvailabilityZone": "us-west-2a"},
+            "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": "0.01"}},
+        }}));
+        let built = run_instances(request(), &spot, &Spec::default(), &Tags::new(), "t");
+        let input = built.as_input();
+        let market = input.get_instance_market_options().as_ref().unwrap();
+        assert_eq!(market.market_type(), Some(&MarketType::Spot));
+        assert_eq!(market.spot_options().and_then(|s| s.max_price()), Some("0.01"));
+        assert_eq!(input.get_placement().as_ref().and_then(|p| p.availability_zone()), Some("us-west-2a"));
+    }
+}
