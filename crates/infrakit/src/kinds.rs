@@ -39,12 +39,22 @@ pub enum Kind {
     Group,
     /// EC2 instances, as the object `ec2-instance`.
     Aws,
+    /// The manager: the group controller behind a store of every committed spec.
+    Manager,
 }
 
 impl Kind {
     /// Every kind, for help texts and errors.
-    pub const ALL: [Kind; 7] =
-        [Kind::File, Kind::Simulator, Kind::Process, Kind::Vanilla, Kind::Combo, Kind::Group, Kind::Aws];
+    pub const ALL: [Kind; 8] = [
+        Kind::File,
+        Kind::Simulator,
+        Kind::Process,
+        Kind::Vanilla,
+        Kind::Combo,
+        Kind::Group,
+        Kind::Aws,
+        Kind::Manager,
+    ];
 
     /// The kind's name on the command line.
     pub fn name(self) -> &'static str {
@@ -56,15 +66,17 @@ impl Kind {
             Kind::Combo => "combo",
             Kind::Group => "group",
             Kind::Aws => "aws",
+            Kind::Manager => "manager",
         }
     }
 
     /// The socket name a plugin of this kind gets unless one is given: the kind's name, except
-    /// that the group controller is `group-stateless` as in the original (the manager takes
-    /// `group`).
+    /// that the group controller is `group-stateless` as in the original and the manager takes
+    /// `group`.
     pub fn default_socket(self) -> &'static str {
         match self {
             Kind::Group => "group-stateless",
+            Kind::Manager => "group",
             other => other.name(),
         }
     }
@@ -105,6 +117,7 @@ impl Kind {
                 objects.groups.push((String::new(), Arc::new(controller)));
                 objects.events = Some(bus);
             }
+            Kind::Manager => objects = crate::manager::assemble(name, &infrakit_home(), registry)?.objects,
         }
         Ok(objects)
     }
@@ -127,7 +140,7 @@ pub fn infrakit_home() -> PathBuf {
 }
 
 /// Publishes the group controller's decisions on its plugin's event stream, topic `<group>/<type>`.
-async fn forward_events(mut decisions: broadcast::Receiver<GroupEvent>, bus: EventBus) {
+pub async fn forward_events(mut decisions: broadcast::Receiver<GroupEvent>, bus: EventBus) {
     loop {
         match decisions.recv().await {
             Ok(decision) => {

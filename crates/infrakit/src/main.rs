@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod input;
 mod kinds;
+mod manager;
 mod output;
 mod registry;
 

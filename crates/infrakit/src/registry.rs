@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use infrakit_rpc::{EventBus, RemoteLookup};
+use infrakit_rpc::{EventBus, RemoteLookup, Service};
 use infrakit_spi::flavor::FlavorPlugin;
 use infrakit_spi::group::GroupPlugin;
 use infrakit_spi::instance::InstancePlugin;
@@ -15,14 +15,15 @@ use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::PluginName;
 use infrakit_spi::{Error, Result};
 
-/// The objects one plugin serves, by object name (`""` is the default object), and the events
-/// it publishes.
+/// The objects one plugin serves, by object name (`""` is the default object), the events it
+/// publishes, and any further RPC services (the manager's `Manager`).
 #[derive(Default, Clone)]
 pub struct Objects {
     pub instances: Vec<(String, Arc<dyn InstancePlugin>)>,
     pub flavors: Vec<(String, Arc<dyn FlavorPlugin>)>,
     pub groups: Vec<(String, Arc<dyn GroupPlugin>)>,
     pub events: Option<EventBus>,
+    pub services: Vec<Arc<dyn Service>>,
 }
 
 /// Picks the object a name addresses: the named one, or the only/default one when unnamed.

@@ -113,7 +113,7 @@ pub fn read_group_spec(file: &Path) -> Result<GroupSpec> {
     group_spec_from(document).with_context(|| format!("{} is not a group spec", file.display()))
 }
 
-fn group_spec_from(document: Value) -> Result<GroupSpec> {
+pub(super) fn group_spec_from(document: Value) -> Result<GroupSpec> {
     if document.get("ID").is_some() {
         return Ok(serde_json::from_value(document)?);
     }

@@ -3,8 +3,10 @@
 
 mod flavor;
 mod group;
+mod history;
 mod instance;
 mod plugin;
+mod up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,26 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
 
+    /// Run the groups of FILE in this one process until Ctrl-C: the manager, the group
+    /// controller and every plugin the groups name; progress until converged, then healing.
+    ///
+    /// FILE holds one group spec or a list of them (JSON or YAML). Ctrl-C leaves the instances
+    /// running; the next `up` adopts them and resumes any rollout.
+    Up { file: PathBuf },
+
+    /// List the stored versions of a group's spec (the manager keeps every commit).
+    History { group: String },
+
+    /// Show what changed between two stored versions of a group's spec, field by field.
+    Diff { group: String, from: u64, to: u64 },
+
+    /// Commit an earlier version of a group's spec again (default: the one before the current).
+    Rollback {
+        group: String,
+        #[arg(value_name = "VERSION")]
+        to: Option<u64>,
+    },
+
     /// Call a flavor plugin: `infrakit flavor vanilla validate props.yml`.
     Flavor {
         /// The plugin, as `socket[/object]`.
@@ -78,7 +100,7 @@ pub enum PluginCommand {
     ///
     /// Each argument is KIND[:NAME]: the kind of plugin and the socket name to serve it under
     /// (default: the kind's usual name; `group` is served as `group-stateless`, as the original).
-    /// Kinds: file, simulator, process, vanilla, combo, group.
+    /// Kinds: file, simulator, process, vanilla, combo, group, aws, manager (served as `group`).
     /// Sockets and pid files are removed on exit; stale ones from a crashed run are replaced.
     Start {
         /// Plugins to run, as KIND[:NAME].
@@ -272,6 +294,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
+        Command::Up { file } => up::run(&file).await,
+        Command::History { group } => history::history(&group, cli.output).await,
+        Command::Diff { group, from, to } => history::show_diff(&group, from, to).await,
+        Command::Rollback { group, to } => history::rollback(&group, to).await,
         Command::Bench(BenchCommand::Group) => crate::bench::group().await.map(|()| ExitCode::SUCCESS),
     }
 }

@@ -62,7 +62,7 @@ async fn start(dir: &Path, plugins: Vec<PluginArg>, options: HashMap<String, Val
     Ok(())
 }
 
-fn serve_objects(mut server: PluginServer, objects: Objects) -> PluginServer {
+pub fn serve_objects(mut server: PluginServer, objects: Objects) -> PluginServer {
     for (name, plugin) in objects.instances {
         server = server.instance(&name, plugin);
     }
@@ -75,11 +75,14 @@ fn serve_objects(mut server: PluginServer, objects: Objects) -> PluginServer {
     if let Some(bus) = objects.events {
         server = server.events(bus);
     }
+    for service in objects.services {
+        server = server.service(service);
+    }
     server
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
-fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     Ok(async move {

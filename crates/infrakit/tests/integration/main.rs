@@ -4,4 +4,5 @@
 mod aws_group;
 mod group_e2e;
 mod plugins;
+mod up;
 mod util;
