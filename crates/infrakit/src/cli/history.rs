@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::output::{Format, Table, print};
 
 /// The socket the manager serves on.
-const MANAGER: &str = "group";
+pub const MANAGER: &str = "group";
 
 /// A client of the local manager.
 pub fn manager() -> Result<ManagerClient> {

@@ -5,6 +5,7 @@ mod flavor;
 mod group;
 mod history;
 mod instance;
+mod plan;
 mod plugin;
 mod up;
 
@@ -71,6 +72,11 @@ pub enum Command {
     /// FILE holds one group spec or a list of them (JSON or YAML). Ctrl-C leaves the instances
     /// running; the next `up` adopts them and resumes any rollout.
     Up { file: PathBuf },
+
+    /// Show what `up FILE` would change, and change nothing: the difference from the stored
+    /// specs field by field, instances to create, destroy and roll, batches, the peak instance
+    /// count and an estimated duration. Exit status: 0 no change, 2 changes, 1 error.
+    Plan { file: PathBuf },
 
     /// List the stored versions of a group's spec (the manager keeps every commit).
     History { group: String },
@@ -295,6 +301,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
         Command::Up { file } => up::run(&file).await,
+        Command::Plan { file } => plan::run(&file).await,
         Command::History { group } => history::history(&group, cli.output).await,
         Command::Diff { group, from, to } => history::show_diff(&group, from, to).await,
         Command::Rollback { group, to } => history::rollback(&group, to).await,

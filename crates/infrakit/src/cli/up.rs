@@ -23,7 +23,7 @@ use tracing::info;
 
 use super::group::group_spec_from;
 use super::plugin::{serve_objects, shutdown_signal};
-use crate::input::read_document;
+use crate::input::parse_document;
 use crate::kinds::{Kind, infrakit_home};
 use crate::registry::Registry;
 
@@ -37,10 +37,12 @@ const MANAGER_SOCKET: &str = "group";
 /// `{kind: group, metadata, properties}`, or the original's `{Plugin, Properties: {ID, ...}}`.
 /// Every spec is validated here, so bad input changes nothing.
 pub fn read_stack(file: &Path) -> Result<Vec<GroupSpec>> {
-    let document: Value = read_document(file)?;
-    let entries = match document {
-        Value::Array(entries) => entries,
-        single => vec![single],
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
+    let document: Value = parse_document(&name, &text)?;
+    let (entries, list) = match document {
+        Value::Array(entries) => (entries, true),
+        single => (vec![single], false),
     };
     let mut specs: Vec<GroupSpec> = Vec::new();
     for (n, entry) in entries.into_iter().enumerate() {
@@ -48,17 +50,49 @@ pub fn read_stack(file: &Path) -> Result<Vec<GroupSpec>> {
             Some(inner) => inner.clone(),
             None => entry,
         };
-        let spec =
-            group_spec_from(entry).with_context(|| format!("{}: entry {n} is not a group spec", file.display()))?;
+        let spec = group_spec_from(entry).with_context(|| format!("{name}: entry {n} is not a group spec"))?;
+        if let Err(e) = GroupProperties::parse(&spec) {
+            match locate(&name, &text, list) {
+                Some(located) => bail!("{located}"),
+                None => return Err(e).with_context(|| format!("{name}: group {} is invalid", spec.id)),
+            }
+        }
         GroupProperties::parse(&spec)
             .and_then(|p| p.validate())
-            .with_context(|| format!("{}: group {} is invalid", file.display(), spec.id))?;
+            .with_context(|| format!("{name}: group {} is invalid", spec.id))?;
         if specs.iter().any(|s| s.id == spec.id) {
-            bail!("{}: group {} is given twice", file.display(), spec.id);
+            bail!("{name}: group {} is given twice", spec.id);
         }
         specs.push(spec);
     }
     Ok(specs)
+}
+
+/// A group spec in the legacy form, typed all the way down: parsing the text into it again
+/// finds the line and column of a field that does not fit the schema.
+#[derive(serde::Deserialize)]
+struct Typed {
+    #[serde(rename = "ID")]
+    _id: String,
+    #[serde(rename = "Properties")]
+    _properties: GroupProperties,
+}
+
+/// Where in `text` a spec breaks the schema, and how, if the text is in the legacy form.
+fn locate(name: &str, text: &str, list: bool) -> Option<String> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let error = match list {
+            true => serde_json::from_str::<Vec<Typed>>(text).err(),
+            false => serde_json::from_str::<Typed>(text).err(),
+        }?;
+        return Some(format!("{name}:{}:{}: {error}", error.line(), error.column()));
+    }
+    let error = match list {
+        true => serde_saphyr::from_str::<Vec<Typed>>(text).err(),
+        false => serde_saphyr::from_str::<Typed>(text).err(),
+    }?;
+    Some(format!("{name}: {error}"))
 }
 
 /// The plugins (socket names) the specs call: instance, flavor, and a combo's flavors.

@@ -190,9 +190,45 @@ fn a_bad_file_is_located_and_changes_nothing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yml"), "{err}");
+    let typed = home.write("typed.yml", "ID: web\nProperties:\n  Allocation: {Size: many}\n");
+    for command in ["up", "plan"] {
+        let out = home.run(&[command, &typed]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("typed.yml: error: line 3 column 22: invalid u64"), "{err}");
+    }
     let invalid = home.write("invalid.yml", "ID: web\nProperties:\n  Allocation: {Size: 2, LogicalIDs: [a]}\n");
     let out = home.run(&["up", &invalid]);
     assert!(!out.status.success());
     assert!(!home.path().join("manager").exists(), "nothing is stored for bad input");
     assert!(!home.plugins().join("group").exists());
+}
+
+#[test]
+fn plan_changes_nothing_and_exits_2_for_changes() {
+    let home = Home::create();
+    let v1 = home.write("v1.yml", &stack("v1"));
+    let v2 = home.write("v2.yml", &stack("v2"));
+    let plan = |file: &str| {
+        let out = home.run(&["plan", file]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = plan(&v1);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.starts_with("web: a new group\n  create 3, destroy 0; peak 3 instances"), "{text}");
+
+    let mut manager = home.start_with_env(&["manager", "file", "vanilla"], &[("INFRAKIT_GROUP_POLL_INTERVAL", POLL)]);
+    home.wait_for_socket("group");
+    home.ok(&["group", "commit", &v1]);
+    eventually("the group converges", || converged(&home));
+    let (code, text) = plan(&v1);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = plan(&v2);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("~ Instance.Properties.Note: \"v1\" -> \"v2\""), "{text}");
+    assert!(text.contains("controller: Performing a rolling update on 3 instances"), "{text}");
+    assert!(text.contains("create 3, destroy 3; roll 3 in 3 batches of at most 1; peak 4 instances"), "{text}");
+    assert_eq!(home.ok(&["history", "web"]).lines().count(), 2, "plan stored nothing");
+    assert_eq!(counts(&home).unwrap()["OldConfig"], 0, "plan changed nothing");
+    stop(&mut manager, Signal::SIGTERM);
 }
