@@ -2,12 +2,18 @@
 //! [`InstanceChange`]s for whoever listens (the group controller, through
 //! [`InstancePlugin::changes`](infrakit_spi::instance::InstancePlugin::changes)).
 //!
+//! The engine reports a death before its listing shows it (the event is sent while the container
+//! is still written as running), so a pass that a death starts could still list the dead
+//! container. [`Changes`] therefore also remembers the deaths it heard until the listing agrees
+//! (or the container starts again), and the plugin's describe leaves those containers out.
+//!
 //! The stream breaks when the engine restarts. The follower then reconnects with a growing
 //! pause and asks for the events it missed (`since` the last one it saw), so that a short outage
 //! loses nothing the engine still remembers; whatever it cannot recover, the listener's poll
 //! finds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -17,6 +23,8 @@ use futures::StreamExt;
 use infrakit_spi::changes::{ChangeKind, ChangeStream, InstanceChange};
 use infrakit_spi::types::Tags;
 use tokio::sync::broadcast;
+
+use infrakit_spi::instance::InstanceId;
 
 use crate::instance_id;
 
@@ -35,19 +43,55 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// The engine's event attributes that are not container labels.
 const NOT_LABELS: [&str; 4] = ["name", "image", "exitCode", "signal"];
 
-/// The container actions that change what a listing shows or how healthy a member is.
-const ACTIONS: [&str; 3] = ["die", "destroy", "health_status"];
+/// The container actions that change what a listing shows or how healthy a member is; `start`
+/// only revives a container whose death was heard (a restart policy at work).
+const ACTIONS: [&str; 4] = ["die", "destroy", "health_status", "start"];
 
-/// Where followed changes go. Cheap to clone.
+/// Where followed changes go, and the deaths heard that a listing may not show yet. Cheap to
+/// clone; every clone is the same.
 #[derive(Debug, Clone)]
 pub struct Changes {
     sender: broadcast::Sender<InstanceChange>,
+    dead: Arc<Mutex<HashSet<InstanceId>>>,
 }
 
 impl Changes {
     /// A channel with no listeners yet.
     pub fn new() -> Self {
-        Self { sender: broadcast::channel(CHANGE_BUFFER).0 }
+        Self { sender: broadcast::channel(CHANGE_BUFFER).0, dead: Arc::default() }
+    }
+
+    /// Whether the engine reported this container dead since a listing last showed otherwise.
+    pub fn is_dead(&self, id: &InstanceId) -> bool {
+        self.dead().contains(id)
+    }
+
+    /// Forgets the deaths of containers a full listing no longer shows: the listing agrees now.
+    pub fn forget_unlisted(&self, listed: &HashSet<&InstanceId>) {
+        self.dead().retain(|id| listed.contains(id));
+    }
+
+    fn dead(&self) -> MutexGuard<'_, HashSet<InstanceId>> {
+        // Only whole inserts and removals happen under the lock.
+        self.dead.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes in one engine event: remembers a death before telling listeners, so that the pass
+    /// they run cannot list the dead container.
+    fn heard(&self, event: &EventMessage) {
+        let Some(change) = change_of(event) else {
+            if event.action.as_deref() == Some("start")
+                && let Some(id) = event.actor.as_ref().and_then(|a| a.id.as_deref())
+            {
+                self.dead().remove(&instance_id(id));
+            }
+            return;
+        };
+        if change.kind == ChangeKind::Gone {
+            self.dead().insert(change.id.clone());
+        }
+        tracing::debug!(instance = %change.id, kind = ?change.kind, "container changed");
+        self.publish(change);
     }
 
     /// Everything published from now on. A listener that lags skips what it missed.
@@ -102,10 +146,7 @@ pub async fn follow(configured: Docker, namespace: Tags, changes: Changes) {
                 Ok(event) => {
                     pause = RECONNECT_FIRST;
                     since = event.time.or(since);
-                    if let Some(change) = change_of(&event) {
-                        tracing::debug!(instance = %change.id, kind = ?change.kind, "container changed");
-                        changes.publish(change);
-                    }
+                    changes.heard(&event);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
@@ -187,5 +228,20 @@ mod tests {
         assert_eq!(stream.next().await.map(|c| c.kind), Some(ChangeKind::Gone));
         drop(changes);
         assert_eq!(stream.next().await, None);
+    }
+
+    #[test]
+    fn a_heard_death_stands_until_the_listing_agrees_or_the_container_starts() {
+        let changes = Changes::new();
+        let id = InstanceId::from("0123456789ab");
+        changes.heard(&event("die"));
+        assert!(changes.is_dead(&id));
+        changes.forget_unlisted(&HashSet::from([&id]));
+        assert!(changes.is_dead(&id), "still listed: the listing has not caught up");
+        changes.heard(&event("start"));
+        assert!(!changes.is_dead(&id), "restarted by its restart policy");
+        changes.heard(&event("die"));
+        changes.forget_unlisted(&HashSet::new());
+        assert!(!changes.is_dead(&id), "the listing agrees");
     }
 }

@@ -10,7 +10,7 @@
 //! The plugin follows the engine's event stream from the moment it connects (see `follow`), so
 //! a killed container is reported through [`InstancePlugin::changes`] as soon as it dies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -360,10 +360,17 @@ impl InstancePlugin for DockerPlugin {
         let mut added = self.added();
         let descriptions: Vec<Description> =
             listed.into_iter().map(|container| self.describe(container, &added, properties)).collect();
+        let ids: HashSet<&InstanceId> = descriptions.iter().map(|d| &d.id).collect();
         // Tags added to containers that are gone are forgotten with them.
-        added.retain(|id, _| descriptions.iter().any(|d| &d.id == id));
+        added.retain(|id, _| ids.contains(id));
         drop(added);
-        Ok(descriptions.into_iter().filter(|d| tags.iter().all(|(k, v)| d.tags.get(k) == Some(v))).collect())
+        let changes = &self.inner.changes;
+        changes.forget_unlisted(&ids);
+        Ok(descriptions
+            .into_iter()
+            .filter(|d| !changes.is_dead(&d.id))
+            .filter(|d| tags.iter().all(|(k, v)| d.tags.get(k) == Some(v)))
+            .collect())
     }
 
     fn changes(&self) -> Option<ChangeStream> {
