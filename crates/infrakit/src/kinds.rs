@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use infrakit_flavors::{Combo, Vanilla};
 use infrakit_group::{FileJournal, GroupController, GroupEvent};
 use infrakit_provider_aws::{AwsOptions, EC2_INSTANCE_OBJECT, Ec2InstancePlugin};
+use infrakit_provider_docker::{DockerHealth, DockerOptions, DockerPlugin};
 use infrakit_provider_local::file::{FileOptions, FilePlugin};
 use infrakit_provider_local::options::overlay;
 use infrakit_provider_local::process::{ProcessOptions, ProcessPlugin};
@@ -39,13 +40,15 @@ pub enum Kind {
     Group,
     /// EC2 instances, as the object `ec2-instance`.
     Aws,
+    /// Containers on the local Docker engine, with the flavor that reads their HEALTHCHECK.
+    Docker,
     /// The manager: the group controller behind a store of every committed spec.
     Manager,
 }
 
 impl Kind {
     /// Every kind, for help texts and errors.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::File,
         Kind::Simulator,
         Kind::Process,
@@ -53,6 +56,7 @@ impl Kind {
         Kind::Combo,
         Kind::Group,
         Kind::Aws,
+        Kind::Docker,
         Kind::Manager,
     ];
 
@@ -66,6 +70,7 @@ impl Kind {
             Kind::Combo => "combo",
             Kind::Group => "group",
             Kind::Aws => "aws",
+            Kind::Docker => "docker",
             Kind::Manager => "manager",
         }
     }
@@ -84,7 +89,8 @@ impl Kind {
     /// Builds the plugin's objects. `options` is a document laid over the settings taken from
     /// the environment; `registry` is how plugins that call others (combo, group) find them.
     pub fn build(self, name: &str, options: Option<&Value>, registry: &Arc<Registry>) -> Result<Objects> {
-        if options.is_some() && !matches!(self, Kind::File | Kind::Simulator | Kind::Process | Kind::Aws) {
+        if options.is_some() && !matches!(self, Kind::File | Kind::Simulator | Kind::Process | Kind::Aws | Kind::Docker)
+        {
             bail!("the {self} kind takes no options; it is set with environment variables");
         }
         let mut objects = Objects::default();
@@ -105,6 +111,12 @@ impl Kind {
                 let settings = AwsOptions::from_env().map_err(anyhow::Error::msg).context("invalid aws settings")?;
                 let plugin = Ec2InstancePlugin::new(with_options(settings, options, name)?);
                 objects.instances.push((EC2_INSTANCE_OBJECT.to_owned(), Arc::new(plugin)));
+            }
+            Kind::Docker => {
+                let settings = DockerOptions::from_env().context("invalid docker settings")?;
+                let plugin = DockerPlugin::new(with_options(settings, options, name)?)?;
+                objects.instances.push((String::new(), Arc::new(plugin)));
+                objects.flavors.push((String::new(), Arc::new(DockerHealth)));
             }
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
