@@ -1,6 +1,7 @@
 //! The group controller keeping containers on the real engine: a killed member healed from the
 //! engine's events well before the poll, every member killed at once, a rolling update with
-//! surge, and an image that does not exist met by the crash-loop breaker rather than a hot loop.
+//! surge, a member its HEALTHCHECK finds unhealthy replaced, and an image that does not exist met
+//! by the crash-loop breaker rather than a hot loop.
 //!
 //! Restarting the engine itself is not possible from a test on these machines (it runs outside
 //! the tests' control), so "the engine restarted and every container stopped" is simulated by
@@ -203,5 +204,34 @@ async fn a_missing_image_opens_the_crash_loop_breaker() {
     let tried = engine.provisions.load(Ordering::SeqCst);
     assert!(tried <= 2, "tried {tried} provisions (first error after {first})");
     assert!(scope.containers("label=io.infrakit.test").is_empty());
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_container_its_healthcheck_finds_unhealthy_is_replaced() {
+    let scope = Scope::new("unhealthy");
+    let (c, _) = controller(Duration::from_millis(500)).await;
+    let mut spec = web(&scope, 2, "1", image());
+    let properties = spec.properties.as_mut().unwrap();
+    // Healthy until told otherwise: `touch /tmp/sick` makes a container fail its check.
+    properties["Instance"]["Properties"]["Config"]["Healthcheck"] =
+        json!({"Test": ["CMD", "sh", "-c", "test ! -e /tmp/sick"], "Interval": 100_000_000, "Retries": 1});
+    properties["Updating"]["UnhealthyGracePeriod"] = json!("1s");
+    c.commit_group(spec, false).await.unwrap();
+    let healthy = |d: &GroupDescription| {
+        running(d, 2) && d.instances.iter().all(|i| i.properties.as_ref().is_some_and(|p| p["Health"] == "healthy"))
+    };
+    let (d, _) = until(&c, &scope, Duration::from_secs(30), |d| d.converged && healthy(d)).await;
+
+    let sick = d.instances[0].id.clone();
+    let out =
+        std::process::Command::new("docker").args(["exec", sick.as_str(), "touch", "/tmp/sick"]).output().unwrap();
+    assert!(out.status.success());
+    let (replaced, _) = until(&c, &scope, Duration::from_secs(30), |d| {
+        d.converged && healthy(d) && d.instances.iter().all(|i| i.id != sick)
+    })
+    .await;
+    let decisions: Vec<String> = replaced.status.unwrap().decisions.into_iter().map(|d| d.message).collect();
+    assert!(decisions.iter().any(|m| m.contains(&format!("replaced {sick}: unhealthy"))), "{decisions:#?}");
     c.shutdown().await;
 }
