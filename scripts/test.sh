@@ -39,6 +39,8 @@ done
 export INFRAKIT_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export INFRAKIT_TEST_MOTO_PYTHON="$PWD/$moto_venv/bin/python"
 
+echo "== the docker plugin's test image (busybox from Debian, no registry)"
+scripts/docker-test-image.sh
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
   # Doc tests first: nextest's summary must be the last word.
