@@ -129,7 +129,19 @@ impl Kind {
                 objects.groups.push((String::new(), Arc::new(controller)));
                 objects.events = Some(bus);
             }
-            Kind::Manager => objects = crate::manager::assemble(name, &infrakit_home(), registry)?.objects,
+            Kind::Manager => {
+                let choice = crate::manager::StoreChoice::from_env()?;
+                // Building is synchronous for every other kind; connecting to etcd is not.
+                let assembled = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(crate::manager::assemble(
+                        name,
+                        &infrakit_home(),
+                        &choice,
+                        registry,
+                    ))
+                })?;
+                objects = assembled.objects;
+            }
         }
         Ok(objects)
     }

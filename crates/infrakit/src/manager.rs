@@ -1,14 +1,17 @@
-//! The manager as this binary runs it: the home lock, the embedded store, a group controller
-//! with a file journal, and the `Manager` service, assembled once for `plugin start manager`
-//! and for `infrakit up`.
+//! The manager as this binary runs it: the home lock, the spec store (embedded, or etcd for a
+//! cluster of managers), a group controller with a file journal, and the `Manager` service,
+//! assembled once for `plugin start manager` and for `infrakit up`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use infrakit_group::{FileJournal, GroupController};
-use infrakit_manager::{EmbeddedStore, HomeLock, Manager, ManagerService, SingleNode};
-use infrakit_rpc::EventBus;
+use infrakit_manager::leader::{DEFAULT_LEASE_TTL, EtcdLeadership};
+use infrakit_manager::{EmbeddedStore, EtcdStore, HomeLock, Leadership, Manager, ManagerService, SingleNode, Store};
+use infrakit_rpc::{EventBus, plugins_dir};
+use infrakit_spi::duration::GoDuration;
 
 use crate::kinds::forward_events;
 use crate::registry::{Objects, Registry};
@@ -16,6 +19,58 @@ use crate::registry::{Objects, Registry};
 /// The object name the manager's groups are served under (`<socket>/groups`, as the original);
 /// being the only group object, it also answers `<socket>` and `<socket>/<gid>`.
 const GROUPS_OBJECT: &str = "groups";
+/// Where a cluster of managers keeps its keys in etcd.
+const ETCD_PREFIX: &str = "infrakit/";
+/// The election key; its create revision fences every write.
+const ETCD_LEADER_KEY: &str = "infrakit/leader";
+/// How long connecting to etcd may take before the manager gives up starting.
+const ETCD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The environment variables of the manager kind (`up` has flags for them too).
+pub const STORE_ENV: &str = "INFRAKIT_MANAGER_STORE";
+pub const ETCD_ENDPOINTS_ENV: &str = "INFRAKIT_ETCD_ENDPOINTS";
+pub const LEASE_TTL_ENV: &str = "INFRAKIT_MANAGER_LEASE_TTL";
+pub const ADVERTISE_ENV: &str = "INFRAKIT_ADVERTISE";
+
+/// Where specs are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// A redb file under the home folder; this manager is the only one.
+    Embedded,
+    /// etcd, shared with other managers; leadership by election.
+    Etcd { endpoints: Vec<String>, lease_ttl: Duration },
+}
+
+impl StoreChoice {
+    /// From `--store`/`--etcd-endpoints`/`--lease-ttl` values or their environment variables.
+    pub fn new(store: Option<&str>, endpoints: Option<&str>, lease_ttl: Option<&str>) -> Result<Self> {
+        match store.unwrap_or("embedded") {
+            "embedded" => Ok(Self::Embedded),
+            "etcd" => {
+                let endpoints: Vec<String> =
+                    endpoints.unwrap_or_default().split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect();
+                if endpoints.is_empty() {
+                    bail!("the etcd store needs endpoints: --etcd-endpoints or {ETCD_ENDPOINTS_ENV}");
+                }
+                let lease_ttl = match lease_ttl.filter(|t| !t.is_empty()) {
+                    Some(text) => text.parse::<GoDuration>().context("invalid lease TTL")?.0,
+                    None => DEFAULT_LEASE_TTL,
+                };
+                if lease_ttl < Duration::from_secs(1) {
+                    bail!("the lease TTL must be at least 1s (etcd counts leases in seconds)");
+                }
+                Ok(Self::Etcd { endpoints, lease_ttl })
+            }
+            other => bail!("unknown store '{other}': embedded or etcd"),
+        }
+    }
+
+    /// From the environment, for the manager kind.
+    pub fn from_env() -> Result<Self> {
+        let var = |name| std::env::var(name).ok();
+        Self::new(var(STORE_ENV).as_deref(), var(ETCD_ENDPOINTS_ENV).as_deref(), var(LEASE_TTL_ENV).as_deref())
+    }
+}
 
 /// Where the manager keeps its specs under the home folder.
 pub fn store_path(home: &Path) -> PathBuf {
@@ -31,14 +86,31 @@ pub struct Assembled {
 
 /// Locks `home` and builds the manager served as `name`. The lock is held, and leadership
 /// followed, until the process exits.
-pub fn assemble(name: &str, home: &Path, registry: &Arc<Registry>) -> Result<Assembled> {
+pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &Arc<Registry>) -> Result<Assembled> {
     let lock = HomeLock::acquire(home)?;
-    let store = EmbeddedStore::open(&store_path(home)).context("cannot open the manager's spec store")?;
+    let location = std::env::var(ADVERTISE_ENV)
+        .ok()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| format!("unix://{}", plugins_dir().join(name).display()));
+    let (store, leadership): (Arc<dyn Store>, Box<dyn Leadership>) = match choice {
+        StoreChoice::Embedded => {
+            let store = EmbeddedStore::open(&store_path(home)).context("cannot open the manager's spec store")?;
+            (Arc::new(store), Box::new(SingleNode::new()))
+        }
+        StoreChoice::Etcd { endpoints, lease_ttl } => {
+            let options = etcd_client::ConnectOptions::new().with_connect_timeout(ETCD_CONNECT_TIMEOUT);
+            let client = etcd_client::Client::connect(endpoints, Some(options))
+                .await
+                .with_context(|| format!("cannot connect to etcd at {}", endpoints.join(",")))?;
+            let store = EtcdStore::new(client.clone(), ETCD_PREFIX, ETCD_LEADER_KEY, endpoints);
+            let leadership = EtcdLeadership::start(client, ETCD_LEADER_KEY.to_owned(), location.clone(), *lease_ttl);
+            (Arc::new(store), Box::new(leadership))
+        }
+    };
     let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
     options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));
     let controller = GroupController::new(registry.clone(), options);
-    let leadership = SingleNode::new();
-    let manager = Manager::new(Arc::new(store), Arc::new(controller.clone()), &leadership, None);
+    let manager = Manager::new(store, Arc::new(controller.clone()), leadership.as_ref(), Some(location));
     let following = manager.clone();
     tokio::spawn(async move {
         // The lock and the leadership live as long as this task, which follows the leadership

@@ -4,9 +4,9 @@
 //!
 //! # Layout
 //! - [`store`]: the [`Store`] trait, [`Version`]s and [`Change`]s, the fence; the embedded
-//!   redb store.
+//!   redb store and the etcd one, whose writes are fenced.
 //! - [`lock`]: one manager per home folder.
-//! - [`leader`]: [`Role`]s and where they come from.
+//! - [`leader`]: [`Role`]s and where they come from: one node, or an etcd election.
 //! - [`manager`]: [`Manager`], the group plugin that stores, then forwards.
 //! - [`service`]: the `Manager` RPC service and its client.
 //! - [`diff`]: specs compared field by field.
@@ -24,4 +24,4 @@ pub use leader::{Leadership, Role, SingleNode};
 pub use lock::HomeLock;
 pub use manager::Manager;
 pub use service::{ManagerClient, ManagerService};
-pub use store::{Change, EmbeddedStore, Fence, Store, StoreError, Version};
+pub use store::{Change, EmbeddedStore, EtcdStore, Fence, Store, StoreError, Version};

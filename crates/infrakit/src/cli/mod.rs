@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::manager::StoreChoice;
 use crate::output::Format;
 
 /// Keep infrastructure in the state its owner declared.
@@ -71,7 +72,20 @@ pub enum Command {
     ///
     /// FILE holds one group spec or a list of them (JSON or YAML). Ctrl-C leaves the instances
     /// running; the next `up` adopts them and resumes any rollout.
-    Up { file: PathBuf },
+    Up {
+        file: PathBuf,
+        /// Where specs are kept: `embedded` (a file under $INFRAKIT_HOME) or `etcd` (shared by
+        /// several managers, one of them leading).
+        #[arg(long, env = "INFRAKIT_MANAGER_STORE", value_name = "embedded|etcd")]
+        store: Option<String>,
+        /// The etcd endpoints, comma-separated (with --store etcd).
+        #[arg(long, env = "INFRAKIT_ETCD_ENDPOINTS", value_name = "URLS")]
+        etcd_endpoints: Option<String>,
+        /// The leader lease TTL (with --store etcd): a new leader acts within about this long
+        /// after the old one dies.
+        #[arg(long, env = "INFRAKIT_MANAGER_LEASE_TTL", value_name = "DURATION")]
+        lease_ttl: Option<String>,
+    },
 
     /// Show what `up FILE` would change, and change nothing: the difference from the stored
     /// specs field by field, instances to create, destroy and roll, batches, the peak instance
@@ -300,7 +314,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
-        Command::Up { file } => up::run(&file).await,
+        Command::Up { file, store, etcd_endpoints, lease_ttl } => {
+            let store = StoreChoice::new(store.as_deref(), etcd_endpoints.as_deref(), lease_ttl.as_deref())?;
+            up::run(&file, &store).await
+        }
         Command::Plan { file } => plan::run(&file).await,
         Command::History { group } => history::history(&group, cli.output).await,
         Command::Diff { group, from, to } => history::show_diff(&group, from, to).await,

@@ -25,6 +25,7 @@ use super::group::group_spec_from;
 use super::plugin::{serve_objects, shutdown_signal};
 use crate::input::parse_document;
 use crate::kinds::{Kind, infrakit_home};
+use crate::manager::StoreChoice;
 use crate::registry::Registry;
 
 /// How often progress is refreshed: quick enough to follow a rollout, slow enough to cost the
@@ -113,7 +114,7 @@ pub fn referenced_plugins(specs: &[GroupSpec]) -> BTreeSet<String> {
     names
 }
 
-pub async fn run(file: &Path) -> Result<ExitCode> {
+pub async fn run(file: &Path, store: &StoreChoice) -> Result<ExitCode> {
     let specs = read_stack(file)?;
     let dir = plugins_dir();
     let running = discovery::list(&dir).unwrap_or_default();
@@ -139,7 +140,7 @@ pub async fn run(file: &Path) -> Result<ExitCode> {
         registry.register(name, objects.clone());
         servers.push(serve_objects(PluginServer::new(name.clone()), objects));
     }
-    let assembled = crate::manager::assemble(MANAGER_SOCKET, &infrakit_home(), &registry)?;
+    let assembled = crate::manager::assemble(MANAGER_SOCKET, &infrakit_home(), store, &registry).await?;
     registry.register(MANAGER_SOCKET, assembled.objects.clone());
     servers.push(serve_objects(PluginServer::new(MANAGER_SOCKET), assembled.objects));
     let mut bound = Vec::new();

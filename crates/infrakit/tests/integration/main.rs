@@ -2,6 +2,7 @@
 //! one test binary with a module per area.
 
 mod aws_group;
+mod etcd_ha;
 mod docker;
 mod group_e2e;
 mod plugins;

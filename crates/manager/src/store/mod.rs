@@ -6,6 +6,7 @@
 //! a backend shared between managers (etcd) refuses a write from a deposed leader.
 
 mod embedded;
+mod etcd;
 
 use std::time::SystemTime;
 
@@ -14,6 +15,7 @@ use infrakit_spi::group::{GroupId, GroupSpec};
 use serde::{Deserialize, Serialize};
 
 pub use embedded::EmbeddedStore;
+pub use etcd::EtcdStore;
 
 /// Proof of leadership that a write must carry: the revision at which its writer became leader.
 /// A store that is not shared (the embedded one, guarded by the home lock) accepts any fence.

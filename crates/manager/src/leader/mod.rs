@@ -57,3 +57,7 @@ impl Leadership for SingleNode {
         self.role.subscribe()
     }
 }
+
+mod etcd;
+
+pub use etcd::{DEFAULT_LEASE_TTL, EtcdLeadership};

@@ -1,0 +1,167 @@
+//! Leader election on etcd with a lease.
+//!
+//! A manager becomes leader by creating the leader key, bound to its lease, in a transaction
+//! that succeeds only if the key does not exist; the key's create revision is its [`Fence`]. It
+//! then keeps the lease alive. etcd cannot expire the lease sooner than one TTL after the last
+//! keep-alive that etcd acknowledged was *sent*, so the leader steps down by itself once
+//! [`STEP_DOWN_AFTER`] of the TTL has passed since then without a newer acknowledgement: a
+//! manager cut off from etcd (partition, a dead cluster) stops acting before another can be
+//! elected. Followers retry the election a few times per TTL, so a new leader is acting within
+//! about a TTL of the old one's death.
+
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tracing::{info, warn};
+
+use super::{Leadership, Role};
+use crate::store::Fence;
+
+/// The default lease TTL: a new leader acts within about this long after the old one dies.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(3);
+/// The share of the TTL after which a leader without an acknowledged keep-alive steps down:
+/// early enough that its lease is surely still valid, late enough to ride out one lost beat.
+const STEP_DOWN_AFTER: f64 = 0.6;
+/// Keep-alives (and election attempts) per TTL.
+const BEATS_PER_TTL: u32 = 5;
+
+/// Leadership from an etcd election.
+pub struct EtcdLeadership {
+    role: watch::Sender<Role>,
+}
+
+impl EtcdLeadership {
+    /// Campaigns for `key` with `location` as its value, until the process ends.
+    pub fn start(client: Client, key: String, location: String, ttl: Duration) -> Self {
+        let role = watch::Sender::new(Role::Follower { leader: None });
+        let campaign = Campaign { client, key, location, ttl, role: role.clone() };
+        tokio::spawn(campaign.run());
+        Self { role }
+    }
+}
+
+impl Leadership for EtcdLeadership {
+    fn watch(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+}
+
+struct Campaign {
+    client: Client,
+    key: String,
+    location: String,
+    ttl: Duration,
+    role: watch::Sender<Role>,
+}
+
+impl Campaign {
+    fn beat(&self) -> Duration {
+        self.ttl / BEATS_PER_TTL
+    }
+
+    async fn run(mut self) {
+        loop {
+            if let Err(e) = self.term().await {
+                warn!("leader election: {e}");
+            }
+            self.follow(None);
+            if self.role.is_closed() {
+                return;
+            }
+            sleep(self.beat()).await;
+        }
+    }
+
+    fn follow(&self, leader: Option<String>) {
+        self.role.send_if_modified(|role| {
+            let next = Role::Follower { leader: leader.clone() };
+            if let Role::Leader { .. } = role {
+                warn!("stepping down as leader");
+            }
+            (*role != next).then(|| *role = next).is_some()
+        });
+    }
+
+    /// One attempt to lead, and the term if it succeeds; returns when leadership is lost.
+    async fn term(&mut self) -> Result<(), etcd_client::Error> {
+        let ttl_seconds = i64::try_from(self.ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let granted_at = Instant::now();
+        let lease = self.client.lease_grant(ttl_seconds, None).await?.id();
+        let claim = Txn::new()
+            .when([Compare::create_revision(self.key.as_str(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                self.key.as_str(),
+                self.location.as_str(),
+                Some(PutOptions::new().with_lease(lease)),
+            )])
+            .or_else([TxnOp::get(self.key.as_str(), None)]);
+        let response = self.client.txn(claim).await?;
+        if !response.succeeded() {
+            let leader = response.op_responses().into_iter().find_map(|op| match op {
+                TxnOpResponse::Get(get) => get.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_owned)),
+                _ => None,
+            });
+            self.follow(leader);
+            self.client.lease_revoke(lease).await?;
+            return Ok(());
+        }
+        let fence = Fence(response.header().map_or(0, |h| h.revision()));
+        info!(fence = fence.0, "elected leader");
+        self.role.send_replace(Role::Leader { fence });
+        let result = self.keep(lease, granted_at).await;
+        self.follow(None);
+        // Hand over at once when etcd can still be reached; otherwise the lease expires.
+        let _ = timeout(self.beat(), self.client.lease_revoke(lease)).await;
+        result
+    }
+
+    /// Keeps the lease alive until an acknowledgement is overdue.
+    async fn keep(&mut self, lease: i64, granted_at: Instant) -> Result<(), etcd_client::Error> {
+        let step_down_after = self.ttl.mul_f64(STEP_DOWN_AFTER);
+        let mut acknowledged = granted_at;
+        // The keep-alive stream runs to one etcd member; when it breaks, the next beat opens a
+        // new one, which the client balances to a member that answers.
+        let mut channel = None;
+        let beat_interval = self.beat();
+        loop {
+            let sent = Instant::now();
+            let client = &mut self.client;
+            let beat = async {
+                if channel.is_none() {
+                    channel = Some(client.lease_keep_alive(lease).await?);
+                }
+                let Some((keeper, stream)) = channel.as_mut() else {
+                    return Ok(None);
+                };
+                keeper.keep_alive().await?;
+                stream.message().await
+            };
+            match timeout(beat_interval, beat).await {
+                Ok(Ok(Some(answer))) if answer.ttl() > 0 => acknowledged = sent,
+                Ok(Ok(Some(_))) => {
+                    warn!("the leader lease expired");
+                    return Ok(());
+                }
+                Ok(Ok(None)) => {
+                    warn!("the lease keep-alive stream ended");
+                    channel = None;
+                }
+                Ok(Err(e)) => {
+                    warn!("lease keep-alive failed: {e}");
+                    channel = None;
+                }
+                Err(_) => {
+                    warn!("lease keep-alive timed out");
+                    channel = None;
+                }
+            }
+            if acknowledged.elapsed() >= step_down_after {
+                warn!("no keep-alive acknowledged for {:?}: etcd is unreachable", acknowledged.elapsed());
+                return Ok(());
+            }
+            sleep_until(sent + beat_interval).await;
+        }
+    }
+}
