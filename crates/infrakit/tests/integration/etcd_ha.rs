@@ -1,6 +1,7 @@
 //! Three managers on a real three-member etcd cluster (Debian's etcd, started here): the leader
 //! is killed with `kill -9` and another takes over and heals within the target; an etcd member
-//! is killed and the managers carry on.
+//! is killed and the managers carry on; the leader is cut off from etcd and stops acting before
+//! another starts.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -195,5 +196,56 @@ fn three_managers_on_three_etcd_members_fail_over_and_heal() {
         let log = std::fs::read_to_string(homes[i].path().join("manager.log")).unwrap();
         let elected = log.matches("elected leader").count();
         assert!(elected <= 1, "manager {i} was elected {elected} times:\n{log}");
+    }
+}
+
+/// The first log line containing `what`, with its timestamp (tracing's RFC 3339 in UTC, which
+/// sorts as text).
+fn logged_at(home: &Home, what: &str) -> Option<String> {
+    let log = std::fs::read_to_string(home.path().join("manager.log")).ok()?;
+    log.lines().find(|line| line.contains(what)).map(|line| line.split_whitespace().next().unwrap_or("").to_owned())
+}
+
+#[test]
+fn a_leader_cut_off_from_etcd_stops_before_another_starts() {
+    let etcd = start_etcd();
+    let shared = tempfile::tempdir().unwrap();
+    let homes: Vec<Home> = (0..3).map(|_| Home::create()).collect();
+    // Each manager reaches etcd through its own member only, so stopping that member cuts the
+    // manager off while the other two members keep a quorum.
+    let mut managers: Vec<Child> =
+        homes.iter().zip(&etcd.endpoints).map(|(h, endpoint)| start_manager(h, endpoint, shared.path())).collect();
+    let spec = homes[0].write(
+        "web.yml",
+        "ID: web\nProperties:\n  Allocation: {Size: 2}\n  Instance: {Plugin: file}\n  Flavor: {Plugin: vanilla}\n",
+    );
+    let mut leader = None;
+    eventually("one manager accepts the commit", || {
+        leader = homes.iter().position(|home| home.run(&["group", "commit", &spec]).status.success());
+        leader.is_some()
+    });
+    let leader = leader.unwrap();
+    eventually("two instances", || files(shared.path()).len() == 2);
+
+    let member = Pid::from_raw(etcd.members[leader].id() as i32);
+    kill(member, Signal::SIGSTOP).unwrap();
+    let mut successor = None;
+    eventually("another manager acts", || {
+        successor = homes.iter().enumerate().position(|(i, home)| i != leader && acting(home));
+        successor.is_some()
+    });
+    eventually("the old leader stops acting", || !acting(&homes[leader]));
+    let stepped_down = logged_at(&homes[leader], "stepping down").expect("the old leader logged its step-down");
+    let elected = logged_at(&homes[successor.unwrap()], "elected leader").expect("the new leader logged its election");
+    assert!(
+        stepped_down < elected,
+        "the old leader stepped down at {stepped_down}, after the new one was elected at {elected}"
+    );
+    assert_eq!(files(shared.path()).len(), 2, "nothing doubled");
+    kill(member, Signal::SIGCONT).unwrap();
+
+    for manager in &mut managers {
+        kill(Pid::from_raw(manager.id() as i32), Signal::SIGTERM).unwrap();
+        manager.wait().unwrap();
     }
 }
