@@ -74,8 +74,7 @@ fn the_docker_web_example_heals_and_rolls() {
     assert!(status.success(), "cannot build the test image");
     let _containers = Containers::clean();
     let home = Home::create();
-    let _docker = home.start(&["docker"]);
-    let _group = home.start(&["group"]);
+    let plugins = [home.start(&["docker"]), home.start(&["group"])];
     home.wait_for_socket("docker");
     home.wait_for_socket("group-stateless");
 
@@ -101,4 +100,8 @@ fn the_docker_web_example_heals_and_rolls() {
 
     home.ok(&["group", "destroy", "docker-web"]);
     eventually("no containers left", CONVERGE_DEADLINE, || running().is_empty());
+    for mut plugin in plugins {
+        plugin.kill().unwrap();
+        plugin.wait().unwrap();
+    }
 }
