@@ -2,8 +2,8 @@
 //! one test binary with a module per area.
 
 mod aws_group;
-mod etcd_ha;
 mod docker;
+mod etcd_ha;
 mod group_e2e;
 mod plugins;
 mod up;
