@@ -40,6 +40,11 @@ use crate::track::{Cause, Track};
 /// How long a vanished member counts towards the meltdown brake. BOSH's `time_threshold`: a loss
 /// older than this is taken as permanent and healed even if the brake would still hold.
 pub const MELTDOWN_WINDOW: Duration = Duration::from_secs(600);
+/// A replacement of a vanished member that vanishes itself within this long of being listed
+/// counts as a failed provision of the group's config (a crash loop), as Docker's restart policy
+/// counts a container that ran less than 10s: with a backend that reports deaths at once, healing
+/// it again at once would be a hot loop.
+pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(10);
 /// A rollout fails when provisions of its config fail this many times in a row: once is bad
 /// luck, three times is a broken spec or an exhausted quota.
 pub const ROLLOUT_MAX_PROVISION_FAILURES: u32 = 3;
@@ -119,16 +124,23 @@ impl<'a> Pass<'a> {
         let listed: HashMap<&InstanceId, &Member> = observed.members.iter().map(|m| (m.id(), m)).collect();
         let by_token: HashMap<&str, &Member> = observed.members.iter().filter_map(|m| Some((m.token()?, m))).collect();
 
-        let lost: Vec<(InstanceId, Option<LogicalId>)> = self
+        let lost: Vec<(InstanceId, Track)> = self
             .next
             .tracks
             .iter()
             .filter(|(id, _)| !listed.contains_key(id) && !self.next.destroys.contains_key(*id))
-            .map(|(id, t)| (id.clone(), t.logical_id.clone()))
+            .map(|(id, t)| (id.clone(), t.clone()))
             .collect();
-        for (id, logical_id) in lost {
+        for (id, track) in lost {
             self.note(EventKind::Lost, Some(id.as_str()), format!("{id} vanished"));
-            self.next.vanished.insert(id, Vanished { at: now, logical_id });
+            let lived = now.duration_since(track.first_seen);
+            if track.cause == Some(Cause::Heal) && lived < CRASH_LOOP_WINDOW {
+                let message = format!("replacement {id} vanished {} after it was listed", GoDuration(lived));
+                let cap = self.d.policy.max_provision_backoff;
+                self.next.breakers.entry(self.d.config.clone()).or_default().record_failure(message.clone(), now, cap);
+                self.next.last_error = Some(message);
+            }
+            self.next.vanished.insert(id, Vanished { at: now, logical_id: track.logical_id });
         }
         self.next.vanished.retain(|id, v| !listed.contains_key(id) && now.duration_since(v.at) < MELTDOWN_WINDOW);
 

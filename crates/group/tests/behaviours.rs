@@ -531,3 +531,32 @@ async fn a_pushed_change_heals_at_once_and_without_one_the_poll_does() {
         assert_eq!((cloud.provisions(), cloud.count()), (provisions + 1, 3), "pushes={pushes}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
+    const PROMPTLY: Duration = Duration::from_millis(50);
+    let cloud = Cloud::default();
+    cloud.push_changes();
+    let c = cloud.controller(POLL);
+    c.commit_group(sized(1, "v1", json!({})), false).await.unwrap();
+    until(&c, "g", PROMPTLY, 10, |d| d.converged && d.instances.len() == 1).await;
+
+    // The first death is healed at once; its replacement dying at once is a crash loop.
+    let provisions = cloud.provisions();
+    cloud.kill(cloud.live()[0].id.as_str());
+    tokio::time::sleep(PROMPTLY).await;
+    assert_eq!(cloud.provisions(), provisions + 1);
+    cloud.kill(cloud.live()[0].id.as_str());
+    polls(POLL, 3).await;
+    assert_eq!(cloud.provisions(), provisions + 1, "held by the breaker");
+    let d = c.describe_group(&id("g")).await.unwrap();
+    assert!(d.status.unwrap().last_error.unwrap().contains("vanished 50ms after it was listed"));
+
+    // After the backoff the probe goes; a replacement that lived past the window heals at once.
+    until(&c, "g", POLL, 10, |d| d.instances.len() == 1).await;
+    tokio::time::sleep(infrakit_group::decide::CRASH_LOOP_WINDOW).await;
+    let provisions = cloud.provisions();
+    cloud.kill(cloud.live()[0].id.as_str());
+    tokio::time::sleep(PROMPTLY).await;
+    assert_eq!(cloud.provisions(), provisions + 1, "a long-lived replacement's death is no crash loop");
+}
