@@ -235,3 +235,21 @@ async fn a_container_its_healthcheck_finds_unhealthy_is_replaced() {
     assert!(decisions.iter().any(|m| m.contains(&format!("replaced {sick}: unhealthy"))), "{decisions:#?}");
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_container_that_exits_at_once_is_held_by_the_breaker_not_healed_in_a_hot_loop() {
+    let scope = Scope::new("crashing");
+    let (c, engine) = controller(Duration::from_millis(200)).await;
+    let mut spec = web(&scope, 1, "1", image());
+    spec.properties.as_mut().unwrap()["Instance"]["Properties"]["Config"]["Cmd"] = json!(["sh", "-c", "exit 1"]);
+    c.commit_group(spec, false).await.unwrap();
+    // Healed at the engine's speed this would be a dozen containers in 6s; the breaker allows the
+    // first, its replacement, and a probe after the 5s backoff.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let provisions = engine.provisions.load(Ordering::SeqCst);
+    assert!(provisions <= 4, "{provisions} provisions in 6s");
+    let d = c.describe_group(&GroupId::from(scope.name.as_str())).await.unwrap();
+    let error = d.status.unwrap().last_error.unwrap_or_default();
+    assert!(error.contains("after it was listed"), "{error}");
+    c.shutdown().await;
+}
