@@ -140,6 +140,11 @@ impl Kind {
                         registry,
                     ))
                 })?;
+                if let Some(listen) = std::env::var(crate::mux::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
+                    let token = crate::mux::token(&infrakit_home())?;
+                    let serving = crate::mux::serve(&listen, token, infrakit_rpc::plugins_dir(), assembled.manager);
+                    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(serving))?;
+                }
                 objects = assembled.objects;
             }
         }

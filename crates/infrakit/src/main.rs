@@ -8,6 +8,7 @@ mod cli;
 mod input;
 mod kinds;
 mod manager;
+mod mux;
 mod output;
 mod registry;
 

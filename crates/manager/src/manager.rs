@@ -68,6 +68,11 @@ impl Manager {
         self.inner.role.borrow().fence().is_some()
     }
 
+    /// Where this manager can be reached, if it says.
+    pub fn location(&self) -> Option<&str> {
+        self.inner.location.as_deref()
+    }
+
     /// Where the leader can be reached: this manager's location when it leads.
     pub fn leader_location(&self) -> Option<String> {
         match &*self.inner.role.borrow() {

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use infrakit_manager::diff::diff;
 use infrakit_manager::{ManagerClient, Version};
-use infrakit_rpc::{RemoteLookup, plugins_dir};
+use infrakit_rpc::discovery::{Address, HttpBase};
+use infrakit_rpc::{Client, ClientOptions, RemoteLookup, plugins_dir};
 use infrakit_spi::group::GroupId;
 use serde_json::Value;
 
@@ -14,15 +15,35 @@ use crate::output::{Format, Table, print};
 /// The socket the manager serves on.
 pub const MANAGER: &str = "group";
 
-/// A client of the local manager.
-pub fn manager() -> Result<ManagerClient> {
-    let client = RemoteLookup::new(plugins_dir()).client(&MANAGER.parse()?)?;
-    Ok(ManagerClient::new(client))
+/// Where the manager is: this machine's plugins folder, or a remote manager's URL and token.
+pub struct Remote {
+    pub host: Option<String>,
+    pub token: Option<String>,
+}
+
+impl Remote {
+    /// The manager's group plugin as a client: over its socket, or through the remote mux.
+    pub fn client(&self) -> Result<Client> {
+        let Some(host) = &self.host else {
+            return Ok(RemoteLookup::new(plugins_dir()).client(&MANAGER.parse()?)?);
+        };
+        let Some(rest) = host.strip_prefix("http://") else {
+            bail!("--host must be an http:// URL, not '{host}'");
+        };
+        let base = HttpBase { authority: rest.trim_end_matches('/').to_owned(), prefix: format!("/{MANAGER}/") };
+        let options = ClientOptions { bearer_token: self.token.clone(), ..ClientOptions::from_env() };
+        Ok(Client::with_options(MANAGER, Address::Http(base), options)?)
+    }
+
+    /// A client of the manager's `Manager` service.
+    pub fn manager(&self) -> Result<ManagerClient> {
+        Ok(ManagerClient::new(self.client()?))
+    }
 }
 
 /// Lists a group's versions.
-pub async fn history(id: &str, format: Format) -> Result<ExitCode> {
-    let versions = manager()?.history(&GroupId(id.to_owned())).await?;
+pub async fn history(id: &str, remote: &Remote, format: Format) -> Result<ExitCode> {
+    let versions = remote.manager()?.history(&GroupId(id.to_owned())).await?;
     print(format, &versions, || {
         let mut table = Table::new(vec!["VERSION", "TIME", "ACTION", "SIZE"]);
         for version in &versions {
@@ -43,8 +64,8 @@ pub async fn history(id: &str, format: Format) -> Result<ExitCode> {
 }
 
 /// Shows what changed from one version's spec to another's, field by field.
-pub async fn show_diff(id: &str, from: u64, to: u64) -> Result<ExitCode> {
-    let versions = manager()?.history(&GroupId(id.to_owned())).await?;
+pub async fn show_diff(id: &str, remote: &Remote, from: u64, to: u64) -> Result<ExitCode> {
+    let versions = remote.manager()?.history(&GroupId(id.to_owned())).await?;
     let spec = |number: u64| -> Result<Value> {
         let version = versions
             .iter()
@@ -63,11 +84,11 @@ pub async fn show_diff(id: &str, from: u64, to: u64) -> Result<ExitCode> {
 }
 
 /// Commits an earlier version's spec again.
-pub async fn rollback(id: &str, version: Option<u64>) -> Result<ExitCode> {
+pub async fn rollback(id: &str, remote: &Remote, version: Option<u64>) -> Result<ExitCode> {
     if version == Some(0) {
         bail!("versions start at 1");
     }
-    let (number, plan) = manager()?.rollback(&GroupId(id.to_owned()), version).await?;
+    let (number, plan) = remote.manager()?.rollback(&GroupId(id.to_owned()), version).await?;
     println!("rolled back {id} as version {number}: {plan}");
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,15 @@ pub struct Cli {
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
 
+    /// A remote manager's URL (`http://host:port`, its --listen address), for history, diff,
+    /// rollback and plan.
+    #[arg(long, global = true, env = "INFRAKIT_HOST", value_name = "URL")]
+    pub host: Option<String>,
+
+    /// The bearer token of the remote manager (its $INFRAKIT_HOME/token).
+    #[arg(long, global = true, env = "INFRAKIT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -85,6 +94,11 @@ pub enum Command {
         /// after the old one dies.
         #[arg(long, env = "INFRAKIT_MANAGER_LEASE_TTL", value_name = "DURATION")]
         lease_ttl: Option<String>,
+        /// Serve every plugin over HTTP on this TCP address (e.g. `127.0.0.1:24864`), with the
+        /// bearer token of $INFRAKIT_HOME/token (or $INFRAKIT_TOKEN); followers forward to the
+        /// leader.
+        #[arg(long, env = "INFRAKIT_MANAGER_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
     },
 
     /// Show what `up FILE` would change, and change nothing: the difference from the stored
@@ -309,19 +323,20 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let remote = history::Remote { host: cli.host, token: cli.token };
     match cli.command {
         Command::Plugin(command) => plugin::run(command, cli.output).await,
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
-        Command::Up { file, store, etcd_endpoints, lease_ttl } => {
+        Command::Up { file, store, etcd_endpoints, lease_ttl, listen } => {
             let store = StoreChoice::new(store.as_deref(), etcd_endpoints.as_deref(), lease_ttl.as_deref())?;
-            up::run(&file, &store).await
+            up::run(&file, &store, listen.as_deref()).await
         }
-        Command::Plan { file } => plan::run(&file).await,
-        Command::History { group } => history::history(&group, cli.output).await,
-        Command::Diff { group, from, to } => history::show_diff(&group, from, to).await,
-        Command::Rollback { group, to } => history::rollback(&group, to).await,
+        Command::Plan { file } => plan::run(&file, &remote).await,
+        Command::History { group } => history::history(&group, &remote, cli.output).await,
+        Command::Diff { group, from, to } => history::show_diff(&group, &remote, from, to).await,
+        Command::Rollback { group, to } => history::rollback(&group, &remote, to).await,
         Command::Bench(BenchCommand::Group) => crate::bench::group().await.map(|()| ExitCode::SUCCESS),
     }
 }

@@ -14,14 +14,13 @@ use anyhow::{Context, Result};
 use infrakit_manager::diff::diff;
 use infrakit_manager::plan::{Members, Pace, estimate};
 use infrakit_manager::{EmbeddedStore, Store};
-use infrakit_rpc::{RemoteLookup, discovery, plugins_dir};
+use infrakit_rpc::{GroupClient, discovery, plugins_dir};
 use infrakit_spi::duration::GoDuration;
 use infrakit_spi::group::{CONFIG_HASH_TAG, GroupDescription, GroupPlugin, GroupProperties, GroupSpec};
-use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::time::parse_rfc3339;
 use serde_json::Value;
 
-use super::history::{MANAGER, manager};
+use super::history::{MANAGER, Remote};
 use super::up::read_stack;
 use crate::kinds::infrakit_home;
 
@@ -34,9 +33,9 @@ struct Current {
     controller: Option<std::sync::Arc<dyn GroupPlugin>>,
 }
 
-pub async fn run(file: &Path) -> Result<ExitCode> {
+pub async fn run(file: &Path, remote: &Remote) -> Result<ExitCode> {
     let specs = read_stack(file)?;
-    let current = current().await?;
+    let current = current(remote).await?;
     let poll = infrakit_group::Options::from_env().context("invalid group controller settings")?.poll_interval;
     let mut changed = false;
     for spec in &specs {
@@ -46,12 +45,14 @@ pub async fn run(file: &Path) -> Result<ExitCode> {
 }
 
 /// Asks the running manager, or else reads its store.
-async fn current() -> Result<Current> {
+async fn current(remote: &Remote) -> Result<Current> {
     let dir = plugins_dir();
-    if discovery::list(&dir).unwrap_or_default().contains_key(MANAGER) {
-        let stored = manager()?.specs().await?;
+    if remote.host.is_some() || discovery::list(&dir).unwrap_or_default().contains_key(MANAGER) {
+        let stored = remote.manager()?.specs().await?;
         let stored = stored.into_iter().map(|s| (s.metadata.name, s.properties.unwrap_or(Value::Null))).collect();
-        let controller = RemoteLookup::new(dir).group(&MANAGER.parse()?)?;
+        let name = MANAGER.parse()?;
+        let controller: std::sync::Arc<dyn GroupPlugin> =
+            std::sync::Arc::new(GroupClient::new(remote.client()?, &name));
         return Ok(Current { stored, controller: Some(controller) });
     }
     let path = crate::manager::store_path(&infrakit_home());

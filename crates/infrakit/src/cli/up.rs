@@ -114,7 +114,7 @@ pub fn referenced_plugins(specs: &[GroupSpec]) -> BTreeSet<String> {
     names
 }
 
-pub async fn run(file: &Path, store: &StoreChoice) -> Result<ExitCode> {
+pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>) -> Result<ExitCode> {
     let specs = read_stack(file)?;
     let dir = plugins_dir();
     let running = discovery::list(&dir).unwrap_or_default();
@@ -151,6 +151,11 @@ pub async fn run(file: &Path, store: &StoreChoice) -> Result<ExitCode> {
     let serving = tokio::spawn(join_all(bound.into_iter().map(|server| server.serve(shutdown.clone()))));
 
     let manager = assembled.manager;
+    if let Some(listen) = listen {
+        let token = crate::mux::token(&infrakit_home())?;
+        crate::mux::serve(listen, token, dir.clone(), manager.clone()).await?;
+        println!("remote access on {listen}: bearer token in {}", infrakit_home().join("token").display());
+    }
     for spec in &specs {
         let id = spec.id.clone();
         let plan = manager.commit_group(spec.clone(), false).await.with_context(|| format!("cannot commit {id}"))?;

@@ -20,9 +20,9 @@ const LEASE_TTL: &str = "3s";
 /// How long a state may take to be reached.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-struct Etcd {
+pub struct Etcd {
     members: Vec<Child>,
-    endpoints: Vec<String>,
+    pub endpoints: Vec<String>,
     _data: tempfile::TempDir,
 }
 
@@ -53,11 +53,11 @@ impl Etcd {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_etcd() -> Etcd {
+pub fn start_etcd() -> Etcd {
     let data = tempfile::tempdir().unwrap();
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let cluster: Vec<String> =

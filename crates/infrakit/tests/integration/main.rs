@@ -6,5 +6,6 @@ mod docker;
 mod etcd_ha;
 mod group_e2e;
 mod plugins;
+mod remote;
 mod up;
 mod util;

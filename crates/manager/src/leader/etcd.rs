@@ -65,8 +65,8 @@ impl Campaign {
         loop {
             if let Err(e) = self.term().await {
                 warn!("leader election: {e}");
+                self.follow(None);
             }
-            self.follow(None);
             if self.role.is_closed() {
                 return;
             }

@@ -1,0 +1,126 @@
+//! Remote access through the real binary: requests without the token or with a wrong one are
+//! refused with 401, the CLI works with the right one, and a follower forwards to the leader.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::etcd_ha::{free_port, start_etcd};
+use crate::util::Home;
+
+/// How long a state may take to be reached.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !probe() {
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `OPTIONS /` with this authorization header, raw: the status line and the body.
+fn options(port: u16, authorization: Option<&str>) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let header = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    write!(stream, "OPTIONS / HTTP/1.1\r\nHost: x\r\n{header}Connection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or("").to_owned();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn stack(home: &Home) -> String {
+    home.write(
+        "web.yml",
+        "ID: web\nProperties:\n  Allocation: {Size: 1}\n  Instance: {Plugin: file}\n  Flavor: {Plugin: vanilla}\n",
+    )
+}
+
+fn stop(mut child: Child) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn the_token_is_required_and_the_cli_uses_it() {
+    let home = Home::create();
+    let port = free_port();
+    let file = stack(&home);
+    let up = home
+        .command_for(&["up", &file, "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the token is written", || home.path().join("token").exists());
+    eventually("remote access listens", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(home.path().join("token")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    for wrong in [None, Some("Bearer nope"), Some(&*format!("Basic {token}"))] {
+        let (status, body) = options(port, wrong);
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 401 Unauthorized", ""), "{wrong:?}");
+    }
+    let (status, body) = options(port, Some(&format!("Bearer {token}")));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, r#"{"Leader":true,"Plugins":["file","group","vanilla"]}"#);
+
+    let elsewhere = Home::create();
+    let host = format!("http://127.0.0.1:{port}");
+    eventually("the group is stored", || {
+        elsewhere.run(&["--host", &host, "--token", &token, "history", "web"]).status.success()
+    });
+    let refused = elsewhere.run(&["--host", &host, "--token", "wrong", "history", "web"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    stop(up);
+}
+
+#[test]
+fn a_follower_forwards_to_the_leader() {
+    let etcd = start_etcd();
+    let endpoints = etcd.endpoints.join(",");
+    let token = "shared-cluster-token";
+    let homes: Vec<Home> = (0..2).map(|_| Home::create()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let mut managers = Vec::new();
+    for (home, port) in homes.iter().zip(&ports) {
+        let mut command = home.command_for(&["plugin", "start", "manager", "file", "vanilla"]);
+        command
+            .env("INFRAKIT_MANAGER_STORE", "etcd")
+            .env("INFRAKIT_ETCD_ENDPOINTS", &endpoints)
+            .env("INFRAKIT_MANAGER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("INFRAKIT_ADVERTISE", format!("http://127.0.0.1:{port}"))
+            .env("INFRAKIT_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        managers.push(command.spawn().unwrap());
+        home.wait_for_socket("group");
+    }
+    let file = stack(&homes[0]);
+    let mut leader = None;
+    eventually("a leader accepts the commit", || {
+        leader = homes.iter().position(|home| home.run(&["group", "commit", &file]).status.success());
+        leader.is_some()
+    });
+    let follower = 1 - leader.unwrap();
+    let follower_url = format!("http://127.0.0.1:{}", ports[follower]);
+    let (_, body) = options(ports[follower], Some(&format!("Bearer {token}")));
+    assert!(body.starts_with(r#"{"Leader":true"#), "the follower answers with the leader's view: {body}");
+    let outside = Home::create();
+    let rolled = outside.run(&["--host", &follower_url, "--token", token, "rollback", "web", "1"]);
+    assert!(rolled.status.success(), "{}", String::from_utf8_lossy(&rolled.stderr));
+    let direct = homes[follower].run(&["rollback", "web", "1"]);
+    assert!(String::from_utf8_lossy(&direct.stderr).contains("not a leader"), "only the forward reached the leader");
+    for manager in managers {
+        stop(manager);
+    }
+}
