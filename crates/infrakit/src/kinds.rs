@@ -142,7 +142,9 @@ impl Kind {
                 })?;
                 if let Some(listen) = std::env::var(crate::mux::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
                     let token = crate::mux::token(&infrakit_home())?;
-                    let serving = crate::mux::serve(&listen, token, infrakit_rpc::plugins_dir(), assembled.manager);
+                    let tls = crate::mux::TlsFiles::from_env()?;
+                    let dir = infrakit_rpc::plugins_dir();
+                    let serving = crate::mux::serve(&listen, token, tls.as_ref(), dir, assembled.manager);
                     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(serving))?;
                 }
                 objects = assembled.objects;

@@ -6,7 +6,7 @@
 //! There is no unauthenticated access: the token is generated on first start into
 //! `$INFRAKIT_HOME/token` (mode 0600) unless `INFRAKIT_TOKEN` gives one (managers of one cluster
 //! share theirs, so that a follower's forward is accepted by the leader). A missing or wrong
-//! token gets 401 with an empty body.
+//! token gets 401 with an empty body. With a certificate and key, the mux speaks TLS only.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,13 +23,19 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use infrakit_manager::Manager;
 use infrakit_rpc::discovery;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 /// The environment variable with the address to listen on (the manager kind; `up --listen`).
 pub const LISTEN_ENV: &str = "INFRAKIT_MANAGER_LISTEN";
 /// The environment variable with a token to use instead of the generated one.
 pub const TOKEN_ENV: &str = "INFRAKIT_TOKEN";
+/// The environment variables with the TLS certificate chain and private key (PEM files).
+pub const TLS_CERT_ENV: &str = "INFRAKIT_TLS_CERT";
+pub const TLS_KEY_ENV: &str = "INFRAKIT_TLS_KEY";
 /// The token file in the home folder.
 const TOKEN_FILE: &str = "token";
 /// Random bytes in a generated token: 256 bits, beyond guessing.
@@ -61,6 +67,46 @@ pub fn token(home: &Path) -> Result<String> {
     Ok(token)
 }
 
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// From the two options, which go together.
+    pub fn new(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<Self>> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(Self { cert, key })),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("TLS needs both a certificate and a key"),
+        }
+    }
+
+    /// From `INFRAKIT_TLS_CERT` and `INFRAKIT_TLS_KEY`.
+    pub fn from_env() -> Result<Option<Self>> {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Self::new(var(TLS_CERT_ENV), var(TLS_KEY_ENV))
+    }
+
+    fn acceptor(&self) -> Result<TlsAcceptor> {
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .with_context(|| format!("cannot read the certificate {}", self.cert.display()))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .with_context(|| format!("cannot read the private key {}", self.key.display()))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("no TLS protocol version is available")?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .context("the certificate and key do not make a TLS configuration")?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
 struct Mux {
     token: String,
     plugins: PathBuf,
@@ -69,10 +115,17 @@ struct Mux {
     location: Option<String>,
 }
 
-/// Serves the mux on `listen` until the process ends.
-pub async fn serve(listen: &str, token: String, plugins: PathBuf, manager: Manager) -> Result<()> {
+/// Serves the mux on `listen` until the process ends, over TLS when `tls` is given.
+pub async fn serve(
+    listen: &str,
+    token: String,
+    tls: Option<&TlsFiles>,
+    plugins: PathBuf,
+    manager: Manager,
+) -> Result<()> {
+    let acceptor = tls.map(TlsFiles::acceptor).transpose()?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    info!(address = %listener.local_addr()?, "remote access listening");
+    info!(address = %listener.local_addr()?, tls = acceptor.is_some(), "remote access listening");
     let location = manager.location().map(str::to_owned);
     let mux = Arc::new(Mux { token, plugins, manager, location });
     tokio::spawn(async move {
@@ -84,16 +137,14 @@ pub async fn serve(listen: &str, token: String, plugins: PathBuf, manager: Manag
                     continue;
                 }
             };
-            let mux = mux.clone();
+            let (mux, acceptor) = (mux.clone(), acceptor.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let mux = mux.clone();
-                    async move { Ok::<_, std::convert::Infallible>(mux.handle(request).await) }
-                });
-                let connection =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = connection.await {
-                    warn!("remote access: connection failed: {e}");
+                match acceptor {
+                    None => mux.connection(stream).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => mux.connection(stream).await,
+                        Err(e) => warn!("remote access: TLS handshake failed: {e}"),
+                    },
                 }
             });
         }
@@ -119,6 +170,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Mux {
+    async fn connection<S>(self: Arc<Self>, stream: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let service = service_fn(move |request| {
+            let mux = self.clone();
+            async move { Ok::<_, std::convert::Infallible>(mux.handle(request).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        if let Err(e) = connection.await {
+            warn!("remote access: connection failed: {e}");
+        }
+    }
+
     fn authorized(&self, request: &Request<Incoming>) -> bool {
         let presented = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         presented

@@ -99,6 +99,12 @@ pub enum Command {
         /// leader.
         #[arg(long, env = "INFRAKIT_MANAGER_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
+        /// Serve --listen over TLS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, env = "INFRAKIT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, env = "INFRAKIT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 
     /// Show what `up FILE` would change, and change nothing: the difference from the stored
@@ -329,9 +335,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
-        Command::Up { file, store, etcd_endpoints, lease_ttl, listen } => {
+        Command::Up { file, store, etcd_endpoints, lease_ttl, listen, tls_cert, tls_key } => {
             let store = StoreChoice::new(store.as_deref(), etcd_endpoints.as_deref(), lease_ttl.as_deref())?;
-            up::run(&file, &store, listen.as_deref()).await
+            let tls = crate::mux::TlsFiles::new(tls_cert, tls_key)?;
+            up::run(&file, &store, listen.as_deref(), tls.as_ref()).await
         }
         Command::Plan { file } => plan::run(&file, &remote).await,
         Command::History { group } => history::history(&group, &remote, cli.output).await,

@@ -26,6 +26,7 @@ use super::plugin::{serve_objects, shutdown_signal};
 use crate::input::parse_document;
 use crate::kinds::{Kind, infrakit_home};
 use crate::manager::StoreChoice;
+use crate::mux::TlsFiles;
 use crate::registry::Registry;
 
 /// How often progress is refreshed: quick enough to follow a rollout, slow enough to cost the
@@ -114,7 +115,7 @@ pub fn referenced_plugins(specs: &[GroupSpec]) -> BTreeSet<String> {
     names
 }
 
-pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>) -> Result<ExitCode> {
+pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Option<&TlsFiles>) -> Result<ExitCode> {
     let specs = read_stack(file)?;
     let dir = plugins_dir();
     let running = discovery::list(&dir).unwrap_or_default();
@@ -153,7 +154,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>) -> Resu
     let manager = assembled.manager;
     if let Some(listen) = listen {
         let token = crate::mux::token(&infrakit_home())?;
-        crate::mux::serve(listen, token, dir.clone(), manager.clone()).await?;
+        crate::mux::serve(listen, token, tls, dir.clone(), manager.clone()).await?;
         println!("remote access on {listen}: bearer token in {}", infrakit_home().join("token").display());
     }
     for spec in &specs {

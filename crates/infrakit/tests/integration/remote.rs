@@ -1,5 +1,6 @@
 //! Remote access through the real binary: requests without the token or with a wrong one are
-//! refused with 401, the CLI works with the right one, and a follower forwards to the leader.
+//! refused with 401, the CLI works with the right one, a follower forwards to the leader, and
+//! with a certificate and key the mux speaks TLS only.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -123,4 +124,62 @@ fn a_follower_forwards_to_the_leader() {
     for manager in managers {
         stop(manager);
     }
+}
+
+/// `curl` over TLS, trusting only `ca`: the HTTP status and the body.
+fn curl_tls(port: u16, ca: &str, token: Option<&str>) -> (String, String) {
+    let mut command = std::process::Command::new("curl");
+    command.args(["-s", "-X", "OPTIONS", "--cacert", ca, "-w", "\n%{http_code}"]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = command.arg(format!("https://127.0.0.1:{port}/")).output().expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.to_owned(), body.to_owned())
+}
+
+#[test]
+fn tls_serves_only_tls_and_still_needs_the_token() {
+    let home = Home::create();
+    let (cert, key) = (home.path().join("cert.pem"), home.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(made.success());
+    let port = free_port();
+    let file = stack(&home);
+    let (cert, key) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+    let listen = format!("127.0.0.1:{port}");
+    let up = home
+        .command_for(&["up", &file, "--listen", &listen, "--tls-cert", &cert, "--tls-key", &key])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("remote access listens", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
+    assert_eq!(curl_tls(port, &cert, None).0, "401");
+    assert_eq!(curl_tls(port, &cert, Some("wrong")).0, "401");
+    let (status, body) = curl_tls(port, &cert, Some(&token));
+    assert_eq!((status.as_str(), body.as_str()), ("200", r#"{"Leader":true,"Plugins":["file","group","vanilla"]}"#));
+    assert!(plain_is_refused(port), "plain HTTP gets no answer from the TLS port");
+    stop(up);
+}
+
+/// Whether a plain HTTP request to the port gets no HTTP answer.
+fn plain_is_refused(port: u16) -> bool {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = write!(stream, "OPTIONS / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    !answer.starts_with("HTTP/1.1 200")
 }
