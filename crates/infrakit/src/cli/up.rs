@@ -184,7 +184,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
 async fn watch_progress(groups: &dyn GroupPlugin, sizes: &BTreeMap<GroupId, u64>) {
     let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let plain = bars.is_hidden();
-    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} healthy  {msg}")
+    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len}  {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     let bars: BTreeMap<&GroupId, ProgressBar> = sizes
@@ -204,8 +204,9 @@ async fn watch_progress(groups: &dyn GroupPlugin, sizes: &BTreeMap<GroupId, u64>
             let line = match groups.describe_group(id).await {
                 Ok(description) => {
                     let desired = description.status.as_ref().map(|s| s.counts.desired);
-                    converged &= description.converged && desired.is_none_or(|d| Some(&d) == sizes.get(*id));
-                    progress(&description, bar)
+                    let started = desired.is_none_or(|d| Some(&d) == sizes.get(*id));
+                    converged &= description.converged && started;
+                    if started { progress(&description, bar) } else { "starting".to_owned() }
                 }
                 Err(e) => {
                     converged = false;
@@ -237,7 +238,9 @@ fn progress(description: &GroupDescription, bar: &ProgressBar) -> String {
     };
     let counts = status.counts;
     bar.set_length(counts.desired);
-    bar.set_position(counts.healthy.min(counts.desired));
+    // During a rollout the bar shows the members replaced, not the old ones still healthy.
+    let done = if counts.old_config > 0 { status.rollout.updated } else { counts.healthy };
+    bar.set_position(done.min(counts.desired));
     let phase = match status.phase {
         Phase::Converged => "converged",
         Phase::Scaling => "scaling",
