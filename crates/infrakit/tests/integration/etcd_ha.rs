@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::reap::Reaped;
 use crate::util::Home;
 
 /// A new leader must be acting this soon after the old one's death (the target).
@@ -100,7 +101,7 @@ fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
     }
 }
 
-fn start_manager(home: &Home, endpoints: &str, instances: &Path) -> Child {
+fn start_manager(home: &Home, endpoints: &str, instances: &Path) -> Reaped {
     let log = std::fs::File::create(home.path().join("manager.log")).unwrap();
     let mut command = home.command_for(&["plugin", "start", "manager", "file", "vanilla"]);
     command
@@ -111,7 +112,7 @@ fn start_manager(home: &Home, endpoints: &str, instances: &Path) -> Child {
         .env("INFRAKIT_INSTANCE_FILE_DIR", instances)
         .stdout(Stdio::null())
         .stderr(log);
-    let child = command.spawn().unwrap();
+    let child = Reaped(command.spawn().unwrap());
     home.wait_for_socket("group");
     child
 }
@@ -135,7 +136,7 @@ fn three_managers_on_three_etcd_members_fail_over_and_heal() {
     let endpoints = etcd.endpoints.join(",");
     let shared = tempfile::tempdir().unwrap();
     let homes: Vec<Home> = (0..3).map(|_| Home::create()).collect();
-    let mut managers: Vec<Child> = homes.iter().map(|h| start_manager(h, &endpoints, shared.path())).collect();
+    let mut managers: Vec<Reaped> = homes.iter().map(|h| start_manager(h, &endpoints, shared.path())).collect();
     let spec = homes[0].write(
         "web.yml",
         "ID: web\nProperties:\n  Allocation: {Size: 3}\n  Instance: {Plugin: file, Properties: {Note: v1}}\n  Flavor: {Plugin: vanilla}\n",
@@ -213,7 +214,7 @@ fn a_leader_cut_off_from_etcd_stops_before_another_starts() {
     let homes: Vec<Home> = (0..3).map(|_| Home::create()).collect();
     // Each manager reaches etcd through its own member only, so stopping that member cuts the
     // manager off while the other two members keep a quorum.
-    let mut managers: Vec<Child> =
+    let mut managers: Vec<Reaped> =
         homes.iter().zip(&etcd.endpoints).map(|(h, endpoint)| start_manager(h, endpoint, shared.path())).collect();
     let spec = homes[0].write(
         "web.yml",

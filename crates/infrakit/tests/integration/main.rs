@@ -6,6 +6,7 @@ mod docker;
 mod etcd_ha;
 mod group_e2e;
 mod plugins;
+mod reap;
 mod remote;
 mod up;
 mod util;

@@ -4,13 +4,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::etcd_ha::{free_port, start_etcd};
+use crate::reap::Reaped;
 use crate::util::Home;
 
 /// How long a state may take to be reached.
@@ -43,7 +44,7 @@ fn stack(home: &Home) -> String {
     )
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: Reaped) {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     child.wait().unwrap();
 }
@@ -53,12 +54,13 @@ fn the_token_is_required_and_the_cli_uses_it() {
     let home = Home::create();
     let port = free_port();
     let file = stack(&home);
-    let up = home
-        .command_for(&["up", &file, "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let up = Reaped(
+        home.command_for(&["up", &file, "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     eventually("the token is written", || home.path().join("token").exists());
     eventually("remote access listens", || TcpStream::connect(("127.0.0.1", port)).is_ok());
     let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
@@ -103,7 +105,7 @@ fn a_follower_forwards_to_the_leader() {
             .env("INFRAKIT_TOKEN", token)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        managers.push(command.spawn().unwrap());
+        managers.push(Reaped(command.spawn().unwrap()));
         home.wait_for_socket("group");
     }
     let file = stack(&homes[0]);
@@ -158,12 +160,13 @@ fn tls_serves_only_tls_and_still_needs_the_token() {
     let file = stack(&home);
     let (cert, key) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
     let listen = format!("127.0.0.1:{port}");
-    let up = home
-        .command_for(&["up", &file, "--listen", &listen, "--tls-cert", &cert, "--tls-key", &key])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let up = Reaped(
+        home.command_for(&["up", &file, "--listen", &listen, "--tls-cert", &cert, "--tls-key", &key])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     eventually("remote access listens", || TcpStream::connect(("127.0.0.1", port)).is_ok());
     let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
     assert_eq!(curl_tls(port, &cert, None).0, "401");

@@ -11,6 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use crate::reap::Reaped;
 use crate::util::Home;
 
 /// How long a group may take to reach a state.
@@ -39,10 +40,10 @@ Properties:
     )
 }
 
-fn up(home: &Home, file: &str) -> Child {
+fn up(home: &Home, file: &str) -> Reaped {
     let mut command = home.command_for(&["up", file]);
     command.env("INFRAKIT_GROUP_POLL_INTERVAL", POLL).stdout(Stdio::null()).stderr(Stdio::null());
-    command.spawn().unwrap()
+    Reaped(command.spawn().unwrap())
 }
 
 fn stop(child: &mut Child, signal: Signal) {
