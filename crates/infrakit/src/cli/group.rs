@@ -4,13 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use infrakit_rpc::{RemoteLookup, discovery, plugins_dir};
+use infrakit_rpc::{GroupClient, discovery, plugins_dir};
 use infrakit_spi::group::{GroupDescription, GroupId, GroupPlugin, GroupSpec, RolloutStatus};
 use infrakit_spi::instance::InstanceId;
-use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 
+use super::history::Remote;
 use super::{GroupCommand, RolloutCommand};
 use crate::input::read_document;
 use crate::output::{Format, Table, print, tags_cell};
@@ -19,14 +19,15 @@ use crate::output::{Format, Table, print, tags_cell};
 const MANAGER: &str = "group";
 const STATELESS: &str = "group-stateless";
 
-pub async fn run(plugin: Option<String>, command: GroupCommand, format: Format) -> Result<ExitCode> {
-    let dir = plugins_dir();
-    let name: PluginName = match plugin {
-        Some(name) => name.parse()?,
-        None => default_plugin(&dir)?.parse()?,
+pub async fn run(plugin: Option<String>, command: GroupCommand, remote: &Remote, format: Format) -> Result<ExitCode> {
+    let name: PluginName = match (plugin, &remote.host) {
+        (Some(name), _) => name.parse()?,
+        // A remote host is reached through its manager.
+        (None, Some(_)) => MANAGER.parse()?,
+        (None, None) => default_plugin(&plugins_dir())?.parse()?,
     };
-    let lookup = RemoteLookup::new(dir);
-    let groups = lookup.group(&name)?;
+    let client = remote.client_for(name.lookup())?;
+    let groups = GroupClient::new(client.clone(), &name);
     match command {
         GroupCommand::Commit { file, pretend } => {
             let spec = read_group_spec(&file)?;
@@ -38,8 +39,8 @@ pub async fn run(plugin: Option<String>, command: GroupCommand, format: Format) 
                 println!("Committed {id}: {details}");
             }
         }
-        GroupCommand::Ls { quiet } => ls(groups.as_ref(), quiet, format).await?,
-        GroupCommand::Describe { id, quiet } => describe(groups.as_ref(), &GroupId(id), quiet, format).await?,
+        GroupCommand::Ls { quiet } => ls(&groups, quiet, format).await?,
+        GroupCommand::Describe { id, quiet } => describe(&groups, &GroupId(id), quiet, format).await?,
         GroupCommand::Scale { id, size } => {
             let id = GroupId(id);
             let current = groups.size(&id).await?;
@@ -79,7 +80,6 @@ pub async fn run(plugin: Option<String>, command: GroupCommand, format: Format) 
                 println!("{}  {}", decision.time, decision.message);
             }
             if follow {
-                let client = lookup.client(&name)?;
                 let mut events = client.subscribe(&format!("{id}/")).await?;
                 while let Some(event) = events.next().await {
                     let event = event.context("the event stream broke")?;

@@ -24,15 +24,20 @@ pub struct Remote {
 impl Remote {
     /// The manager's group plugin as a client: over its socket, or through the remote mux.
     pub fn client(&self) -> Result<Client> {
+        self.client_for(MANAGER)
+    }
+
+    /// A plugin as a client: over its socket, or, with --host, through the remote mux.
+    pub fn client_for(&self, plugin: &str) -> Result<Client> {
         let Some(host) = &self.host else {
-            return Ok(RemoteLookup::new(plugins_dir()).client(&MANAGER.parse()?)?);
+            return Ok(RemoteLookup::new(plugins_dir()).client(&plugin.parse()?)?);
         };
         let Some(rest) = host.strip_prefix("http://") else {
             bail!("--host must be an http:// URL, not '{host}'");
         };
-        let base = HttpBase { authority: rest.trim_end_matches('/').to_owned(), prefix: format!("/{MANAGER}/") };
+        let base = HttpBase { authority: rest.trim_end_matches('/').to_owned(), prefix: format!("/{plugin}/") };
         let options = ClientOptions { bearer_token: self.token.clone(), ..ClientOptions::from_env() };
-        Ok(Client::with_options(MANAGER, Address::Http(base), options)?)
+        Ok(Client::with_options(plugin, Address::Http(base), options)?)
     }
 
     /// A client of the manager's `Manager` service.

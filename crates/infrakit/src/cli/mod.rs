@@ -35,8 +35,8 @@ pub struct Cli {
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
 
-    /// A remote manager's URL (`http://host:port`, its --listen address), for history, diff,
-    /// rollback and plan.
+    /// A remote manager's URL (`http://host:port`, its --listen address), for the group,
+    /// history, diff, rollback and plan commands.
     #[arg(long, global = true, env = "INFRAKIT_HOST", value_name = "URL")]
     pub host: Option<String>,
 
@@ -140,7 +140,7 @@ pub enum PluginCommand {
     ///
     /// Each argument is KIND[:NAME]: the kind of plugin and the socket name to serve it under
     /// (default: the kind's usual name; `group` is served as `group-stateless`, as the original).
-    /// Kinds: file, simulator, process, vanilla, combo, group, aws, manager (served as `group`).
+    /// Kinds: file, simulator, process, vanilla, combo, group, docker, aws, manager (served as `group`).
     /// Sockets and pid files are removed on exit; stale ones from a crashed run are replaced.
     Start {
         /// Plugins to run, as KIND[:NAME].
@@ -148,7 +148,7 @@ pub enum PluginCommand {
         plugins: Vec<String>,
         /// Options for the plugin named NAME, from a JSON or YAML file laid over its settings
         /// from the environment, e.g. `--options simulator=sim.yml` with
-        /// `{DescribeLag: 2s, FailureRate: 0.1, Capacity: 100}` (file, simulator and process).
+        /// `{DescribeLag: 2s, FailureRate: 0.1, Capacity: 100}` (file, simulator, process, docker, aws).
         #[arg(long = "options", value_name = "NAME=FILE", value_parser = parse_options)]
         options: Vec<(String, PathBuf)>,
     },
@@ -334,7 +334,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin(command) => plugin::run(command, cli.output).await,
         Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
-        Command::Group { plugin, command } => group::run(plugin, command, cli.output).await,
+        Command::Group { plugin, command } => group::run(plugin, command, &remote, cli.output).await,
         Command::Up { file, store, etcd_endpoints, lease_ttl, listen, tls_cert, tls_key } => {
             let store = StoreChoice::new(store.as_deref(), etcd_endpoints.as_deref(), lease_ttl.as_deref())?;
             let tls = crate::mux::TlsFiles::new(tls_cert, tls_key)?;

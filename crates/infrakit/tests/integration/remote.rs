@@ -84,6 +84,10 @@ fn the_token_is_required_and_the_cli_uses_it() {
     let refused = elsewhere.run(&["--host", &host, "--token", "wrong", "history", "web"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    let groups = elsewhere.ok(&["--host", &host, "--token", &token, "group", "ls", "-q"]);
+    assert_eq!(groups, "web\n", "group commands reach the remote manager too");
+    let refused = elsewhere.run(&["--host", &host, "--token", "wrong", "group", "ls"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{refused:?}");
     stop(up);
 }
 
