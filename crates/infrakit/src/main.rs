@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    exit_quietly_on_broken_pipe();
     let args = cli::Cli::parse();
     // A benchmark's own log lines would be part of what it measures.
     let quiet = matches!(args.command, cli::Command::Bench(_)).then_some("warn");
@@ -36,6 +37,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `infrakit group describe web | head` must end quietly when `head` closes the pipe, as Unix
+/// tools do. Rust ignores SIGPIPE and its print macros panic on EPIPE instead; restoring the
+/// signal's default needs `unsafe`, which the workspace forbids, so the panic is recognised here.
+fn exit_quietly_on_broken_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
 }
 
 /// Logs go to stderr; `--log` or `RUST_LOG` pick the level (default: info for infrakit crates).

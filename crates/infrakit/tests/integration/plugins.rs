@@ -106,3 +106,29 @@ fn options_documents_configure_a_plugin() {
     assert!(String::from_utf8_lossy(&stray.stderr).contains("not among the plugins to start"), "{stray:?}");
     assert!(!home.plugins().join("vanilla").exists(), "nothing was started");
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::{BufRead, BufReader};
+
+    let home = Home::create();
+    let mut server = home.start(&["simulator"]);
+    home.wait_for_socket("simulator");
+    let spec = home.write("spec.json", r#"{"Properties": {"Note": "enough rows to fill a pipe"}}"#);
+    for _ in 0..300 {
+        home.ok(&["instance", "simulator/compute", "provision", &spec]);
+    }
+    let mut describe = home
+        .command_for(&["instance", "simulator/compute", "describe", "-o", "json", "-p"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(describe.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    assert_eq!(first, "[");
+    let out = describe.wait_with_output().unwrap();
+    assert!(out.status.success(), "a reader that stops early is not an error: {out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{out:?}");
+    home.ok(&["plugin", "stop", "simulator"]);
+    assert!(server.wait().unwrap().success());
+}
