@@ -17,6 +17,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The controller allocates many small, short-lived objects on every pass over every group
+/// (descriptions, tags, decisions); mimalloc serves them with less CPU and fragmentation than the
+/// system allocator, which keeps a long-running process small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     exit_quietly_on_broken_pipe();
     let args = cli::Cli::parse();
