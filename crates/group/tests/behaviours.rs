@@ -14,17 +14,6 @@ use infrakit_spi::instance::{DestroyReason, LOGICAL_ID_TAG};
 use serde_json::{Value, json};
 use support::*;
 
-const POLL: Duration = Duration::from_secs(1);
-
-fn id(s: &str) -> GroupId {
-    GroupId::from(s)
-}
-
-fn all_on(cloud: &Cloud, hash: &str, n: usize) -> bool {
-    let hashes = cloud.hashes();
-    hashes.len() == n && hashes.values().all(|h| h == hash)
-}
-
 fn sized(size: u64, version: &str, updating: Value) -> infrakit_spi::group::GroupSpec {
     spec_with("g", json!({"Allocation": {"Size": size}}), version, updating)
 }

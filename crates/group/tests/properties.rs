@@ -18,7 +18,6 @@ use proptest::prelude::*;
 use serde_json::json;
 use support::*;
 
-const POLL: Duration = Duration::from_secs(1);
 /// Polls with faults on, after the rollout is committed.
 const FAULTY_POLLS: u32 = 120;
 /// Polls allowed to converge after the faults stop: long enough for a restored provision to

@@ -8,22 +8,11 @@ use std::time::Duration;
 
 use infrakit_group::Options;
 use infrakit_spi::flavor::Health;
-use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GROUP_TAG, GroupId, GroupPlugin, PluginSpec};
+use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GROUP_TAG, GroupPlugin, PluginSpec};
 use infrakit_spi::hash::config_hash;
 use infrakit_spi::instance::{DestroyReason, LOGICAL_ID_TAG};
 use serde_json::json;
 use support::*;
-
-const POLL: Duration = Duration::from_secs(1);
-
-fn id(s: &str) -> GroupId {
-    GroupId::from(s)
-}
-
-fn all_on(cloud: &Cloud, hash: &str, n: usize) -> bool {
-    let hashes = cloud.hashes();
-    hashes.len() == n && hashes.values().all(|h| h == hash)
-}
 
 #[tokio::test(start_paused = true)]
 async fn scenario_01_validation() {

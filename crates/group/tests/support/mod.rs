@@ -452,6 +452,20 @@ impl FlavorPlugin for Cloud {
 }
 
 /// A group spec over the scripted plugins; `version` changes the config hash.
+/// The poll interval of the controllers under test.
+pub const POLL: Duration = Duration::from_secs(1);
+
+/// A group ID.
+pub fn id(s: &str) -> GroupId {
+    GroupId::from(s)
+}
+
+/// True when the cloud holds exactly `n` instances, all created from config `hash`.
+pub fn all_on(cloud: &Cloud, hash: &str, n: usize) -> bool {
+    let hashes = cloud.hashes();
+    hashes.len() == n && hashes.values().all(|h| h == hash)
+}
+
 pub fn spec(id: &str, size: u64, version: &str) -> GroupSpec {
     spec_with(id, json!({"Allocation": {"Size": size}}), version, json!({}))
 }
