@@ -61,7 +61,7 @@ impl Kind {
     ];
 
     /// The kind's name on the command line.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Kind::File => "file",
             Kind::Simulator => "simulator",
@@ -78,7 +78,7 @@ impl Kind {
     /// The socket name a plugin of this kind gets unless one is given: the kind's name, except
     /// that the group controller is `group-stateless` as in the original and the manager takes
     /// `group`.
-    pub fn default_socket(self) -> &'static str {
+    pub const fn default_socket(self) -> &'static str {
         match self {
             Kind::Group => "group-stateless",
             Kind::Manager => "group",

@@ -10,14 +10,14 @@ use infrakit_spi::instance::InstanceId;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 
-use super::history::Remote;
+use super::history::{MANAGER, Remote};
 use super::{GroupCommand, RolloutCommand};
 use crate::input::read_document;
+use crate::kinds::Kind;
 use crate::output::{Format, Table, print, tags_cell};
 
-/// The socket the manager serves groups on; the stateless controller's is [`STATELESS`].
-const MANAGER: &str = "group";
-const STATELESS: &str = "group-stateless";
+/// The socket of the stateless group controller, used when no manager runs.
+const STATELESS: &str = Kind::Group.default_socket();
 
 pub async fn run(plugin: Option<String>, command: GroupCommand, remote: &Remote, format: Format) -> Result<ExitCode> {
     let name: PluginName = match (plugin, &remote.host) {

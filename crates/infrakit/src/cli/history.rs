@@ -10,10 +10,11 @@ use infrakit_rpc::{Client, ClientOptions, RemoteLookup, plugins_dir};
 use infrakit_spi::group::GroupId;
 use serde_json::Value;
 
+use crate::kinds::Kind;
 use crate::output::{Format, Table, print};
 
 /// The socket the manager serves on.
-pub const MANAGER: &str = "group";
+pub const MANAGER: &str = Kind::Manager.default_socket();
 
 /// Where the manager is: this machine's plugins folder, or a remote manager's URL and token.
 pub struct Remote {

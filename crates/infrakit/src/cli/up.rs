@@ -22,6 +22,7 @@ use serde_json::Value;
 use tracing::info;
 
 use super::group::group_spec_from;
+use super::history::MANAGER;
 use super::plugin::{serve_objects, shutdown_signal};
 use crate::input::parse_document;
 use crate::kinds::{Kind, infrakit_home};
@@ -32,8 +33,6 @@ use crate::registry::Registry;
 /// How often progress is refreshed: quick enough to follow a rollout, slow enough to cost the
 /// plugins nothing.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
-/// The socket the manager is served on, as `plugin start manager`.
-const MANAGER_SOCKET: &str = "group";
 
 /// Reads the groups of an `up` file: one group spec, or a list of them; each `{ID, Properties}`,
 /// `{kind: group, metadata, properties}`, or the original's `{Plugin, Properties: {ID, ...}}`.
@@ -141,9 +140,9 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
         registry.register(name, objects.clone());
         servers.push(serve_objects(PluginServer::new(name.clone()), objects));
     }
-    let assembled = crate::manager::assemble(MANAGER_SOCKET, &infrakit_home(), store, &registry).await?;
-    registry.register(MANAGER_SOCKET, assembled.objects.clone());
-    servers.push(serve_objects(PluginServer::new(MANAGER_SOCKET), assembled.objects));
+    let assembled = crate::manager::assemble(MANAGER, &infrakit_home(), store, &registry).await?;
+    registry.register(MANAGER, assembled.objects.clone());
+    servers.push(serve_objects(PluginServer::new(MANAGER), assembled.objects));
     let mut bound = Vec::new();
     for server in servers {
         bound.push(server.bind(&dir).await.context("cannot start a plugin")?);
