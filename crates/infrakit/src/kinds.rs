@@ -1,7 +1,6 @@
 //! The kinds of plugin that `infrakit plugin start` can run, and how each is built.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -15,6 +14,7 @@ use infrakit_provider_local::options::overlay;
 use infrakit_provider_local::process::{ProcessOptions, ProcessPlugin};
 use infrakit_provider_local::simulator::{Simulator, SimulatorOptions};
 use infrakit_rpc::{Event, EventBus};
+use infrakit_spi::home::home;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -122,7 +122,7 @@ impl Kind {
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
             Kind::Group => {
                 let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
-                options.journal = Arc::new(FileJournal::new(infrakit_home().join("journal").join(name)));
+                options.journal = Arc::new(FileJournal::new(home().join("journal").join(name)));
                 let controller = GroupController::new(registry.clone(), options);
                 let bus = EventBus::new();
                 tokio::spawn(forward_events(controller.subscribe(), bus.clone()));
@@ -135,13 +135,13 @@ impl Kind {
                 let assembled = tokio::task::block_in_place(|| {
                     tokio::runtime::Handle::current().block_on(crate::manager::assemble(
                         name,
-                        &infrakit_home(),
+                        &home(),
                         &choice,
                         registry,
                     ))
                 })?;
                 if let Some(listen) = std::env::var(crate::mux::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
-                    let token = crate::mux::token(&infrakit_home())?;
+                    let token = crate::mux::token(&home())?;
                     let tls = crate::mux::TlsFiles::from_env()?;
                     let dir = infrakit_rpc::plugins_dir();
                     let serving = crate::mux::serve(&listen, token, tls.as_ref(), dir, assembled.manager);
@@ -159,14 +159,6 @@ fn with_options<T: Serialize + DeserializeOwned>(base: T, options: Option<&Value
     match options {
         Some(document) => overlay(&base, document).with_context(|| format!("invalid options for {name}")),
         None => Ok(base),
-    }
-}
-
-/// InfraKit's home: `$INFRAKIT_HOME`, else `~/.infrakit`. Plugins keep their state under it.
-pub fn infrakit_home() -> PathBuf {
-    match std::env::var_os(infrakit_rpc::HOME_ENV).filter(|home| !home.is_empty()) {
-        Some(home) => PathBuf::from(home),
-        None => std::env::home_dir().unwrap_or_default().join(".infrakit"),
     }
 }
 

@@ -21,6 +21,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use infrakit_spi::home::HOME_ENV;
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -28,16 +29,14 @@ use tokio::net::{UnixListener, UnixStream};
 
 /// Environment variable naming the plugins directory.
 pub const PLUGINS_DIR_ENV: &str = "INFRAKIT_PLUGINS_DIR";
-/// Environment variable naming InfraKit's home; plugins live in its `plugins` subdirectory.
-pub const HOME_ENV: &str = "INFRAKIT_HOME";
 
 /// Only the owner may list the directory or talk to the plugins: a plugin's socket is its API.
 const DIR_MODE: u32 = 0o700;
 /// Only the owner may connect to a plugin's socket.
 const SOCKET_MODE: u32 = 0o600;
 
-/// The plugins directory: `$INFRAKIT_PLUGINS_DIR`, else `$INFRAKIT_HOME/plugins`, else
-/// `~/.infrakit/plugins`.
+/// The plugins directory: `$INFRAKIT_PLUGINS_DIR`, else the `plugins` folder of InfraKit's home
+/// (`$INFRAKIT_HOME`, else `~/.infrakit`; see [`infrakit_spi::home`]).
 pub fn plugins_dir() -> PathBuf {
     resolve_plugins_dir(|key| std::env::var_os(key), std::env::home_dir())
 }
@@ -47,10 +46,7 @@ fn resolve_plugins_dir(var: impl Fn(&str) -> Option<OsString>, home: Option<Path
     if let Some(dir) = set(PLUGINS_DIR_ENV) {
         return PathBuf::from(dir);
     }
-    if let Some(home) = set(HOME_ENV) {
-        return PathBuf::from(home).join("plugins");
-    }
-    home.unwrap_or_default().join(".infrakit").join("plugins")
+    infrakit_spi::home::resolve(var(HOME_ENV).as_deref(), home.as_deref()).join("plugins")
 }
 
 /// Why a plugin could not be served.

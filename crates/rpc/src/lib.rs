@@ -36,7 +36,7 @@ pub mod service;
 mod services;
 pub mod wire;
 
-pub use claim::{HOME_ENV, PLUGINS_DIR_ENV, PidDisplay, ServeError, plugins_dir};
+pub use claim::{PLUGINS_DIR_ENV, PidDisplay, ServeError, plugins_dir};
 pub use client::{Client, ClientOptions, FlavorClient, GroupClient, InstanceClient, RemoteSubscription};
 pub use endpoints::MAX_REQUEST_BODY;
 pub use envelope::RpcError;

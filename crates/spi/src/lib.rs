@@ -13,6 +13,7 @@
 //! - [`flavor`]: the Flavor interface (`Flavor/0.1.1`): prepare a spec, judge health, drain.
 //! - [`group`]: the Group interface (`Group/0.1.1`) and the group controller's spec schema.
 //! - [`hash`]: the config hash that decides whether an instance runs the current config.
+//! - [`home`]: InfraKit's home folder, where sockets and plugin state live.
 //! - [`duration`]: Go duration strings (`"10s"`, `"1m30s"`), as InfraKit's specs write them.
 //! - [`lookup`]: how a caller finds a plugin by name, whatever the transport.
 //! - [`time`]: timestamps as Go's RFC 3339 with nanoseconds, for events and decisions.
@@ -26,6 +27,7 @@ pub mod flavor;
 mod go_json;
 pub mod group;
 pub mod hash;
+pub mod home;
 pub mod instance;
 pub mod lookup;
 pub mod time;

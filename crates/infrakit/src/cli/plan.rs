@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::history::{MANAGER, Remote};
 use super::up::read_stack;
-use crate::kinds::infrakit_home;
+use infrakit_spi::home::home;
 
 /// The exit status when the plan changes something.
 const CHANGES: u8 = 2;
@@ -55,7 +55,7 @@ async fn current(remote: &Remote) -> Result<Current> {
             std::sync::Arc::new(GroupClient::new(remote.client()?, &name));
         return Ok(Current { stored, controller: Some(controller) });
     }
-    let path = crate::manager::store_path(&infrakit_home());
+    let path = crate::manager::store_path(&home());
     let mut stored = BTreeMap::new();
     if path.exists() {
         let store = EmbeddedStore::open(&path).context("cannot read the manager's spec store")?;

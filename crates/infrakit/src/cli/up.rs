@@ -25,10 +25,11 @@ use super::group::group_spec_from;
 use super::history::MANAGER;
 use super::plugin::{serve_objects, shutdown_signal};
 use crate::input::parse_document;
-use crate::kinds::{Kind, infrakit_home};
+use crate::kinds::Kind;
 use crate::manager::StoreChoice;
 use crate::mux::TlsFiles;
 use crate::registry::Registry;
+use infrakit_spi::home::home;
 
 /// How often progress is refreshed: quick enough to follow a rollout, slow enough to cost the
 /// plugins nothing.
@@ -140,7 +141,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
         registry.register(name, objects.clone());
         servers.push(serve_objects(PluginServer::new(name.clone()), objects));
     }
-    let assembled = crate::manager::assemble(MANAGER, &infrakit_home(), store, &registry).await?;
+    let assembled = crate::manager::assemble(MANAGER, &home(), store, &registry).await?;
     registry.register(MANAGER, assembled.objects.clone());
     servers.push(serve_objects(PluginServer::new(MANAGER), assembled.objects));
     let mut bound = Vec::new();
@@ -152,9 +153,9 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
 
     let manager = assembled.manager;
     if let Some(listen) = listen {
-        let token = crate::mux::token(&infrakit_home())?;
+        let token = crate::mux::token(&home())?;
         crate::mux::serve(listen, token, tls, dir.clone(), manager.clone()).await?;
-        println!("remote access on {listen}: bearer token in {}", infrakit_home().join("token").display());
+        println!("remote access on {listen}: bearer token in {}", home().join("token").display());
     }
     for spec in &specs {
         let id = spec.id.clone();

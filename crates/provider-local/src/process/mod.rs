@@ -26,12 +26,14 @@ pub mod properties;
 mod state;
 mod stop;
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use infrakit_spi::duration::GoDuration;
+use infrakit_spi::home::{self, HOME_ENV};
 use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
 use infrakit_spi::types::Tags;
 use serde::{Deserialize, Serialize};
@@ -48,10 +50,6 @@ use state::{Record, StateDir};
 use stop::Stopped;
 
 pub use properties::{InvalidProperties, ProcessProperties};
-
-/// The original's variable for InfraKit's home folder; the state folder defaults to its
-/// `process` subfolder.
-pub const HOME_ENV: &str = "INFRAKIT_HOME";
 
 /// How long a destroyed process has to exit after SIGTERM before it is killed: long enough for
 /// a server to finish its requests and flush, as `docker stop` allows.
@@ -81,19 +79,17 @@ impl Default for ProcessOptions {
 }
 
 impl ProcessOptions {
-    /// The defaults: the state folder is `$INFRAKIT_HOME/process`, else `~/.infrakit/process`,
-    /// else (no home at all) `infrakit-process` in the temp dir.
+    /// The defaults: the state folder is the `process` folder of InfraKit's home
+    /// (`$INFRAKIT_HOME`, else `~/.infrakit`; see [`infrakit_spi::home`]).
     pub fn from_env() -> Self {
         Self::from_environment(&Environment::process())
     }
 
     /// The defaults, reading `INFRAKIT_HOME` and `HOME` from `env`.
     pub fn from_environment(env: &Environment<'_>) -> Self {
-        let dir = match (env.get(HOME_ENV), env.get("HOME")) {
-            (Some(infrakit_home), _) => PathBuf::from(infrakit_home).join("process"),
-            (None, Some(home)) => PathBuf::from(home).join(".infrakit").join("process"),
-            (None, None) => std::env::temp_dir().join("infrakit-process"),
-        };
+        let (infrakit_home, user_home) = (env.get(HOME_ENV), env.get("HOME"));
+        let dir = home::resolve(infrakit_home.as_deref().map(OsStr::new), user_home.as_deref().map(Path::new))
+            .join("process");
         Self { dir, stop_grace: DEFAULT_STOP_GRACE.into(), init_timeout: DEFAULT_INIT_TIMEOUT.into() }
     }
 }
