@@ -64,5 +64,5 @@ impl Listener {
 }
 
 fn concerns(change: &InstanceChange, group: &GroupId) -> bool {
-    change.tags.get(GROUP_TAG).is_some_and(|g| g.as_str() == group.as_str())
+    change.concerns(GROUP_TAG, group.as_str())
 }

@@ -522,6 +522,26 @@ async fn a_pushed_change_heals_at_once_and_without_one_the_poll_does() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_resync_after_the_backend_is_back_runs_a_pass_at_once() {
+    const SLOW_POLL: Duration = Duration::from_secs(10);
+    const PROMPTLY: Duration = Duration::from_millis(50);
+    let cloud = Cloud::default();
+    cloud.push_changes();
+    let c = cloud.controller(SLOW_POLL);
+    c.commit_group(sized(2, "v1", json!({})), false).await.unwrap();
+    until(&c, "g", PROMPTLY, 10, |d| d.converged && d.instances.len() == 2).await;
+    let provisions = cloud.provisions();
+
+    // Lost while the plugin could not hear its backend: no change names it.
+    cloud.remove(cloud.live()[0].id.as_str());
+    tokio::time::sleep(PROMPTLY).await;
+    assert_eq!(cloud.count(), 1, "nothing told the controller yet");
+    cloud.resync();
+    tokio::time::sleep(PROMPTLY).await;
+    assert_eq!((cloud.provisions(), cloud.count()), (provisions + 1, 2), "healed before the poll");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
     const PROMPTLY: Duration = Duration::from_millis(50);
     let cloud = Cloud::default();

@@ -27,6 +27,9 @@ pub enum ChangeKind {
     Gone,
     /// Its health as the backend sees it changed (a container's HEALTHCHECK status).
     Health,
+    /// The plugin may have missed changes (its backend was out of reach and is back): every
+    /// listener should look again. Names no instance.
+    Resync,
 }
 
 /// A change to one instance, with its tags so that a listener can tell whose member it is.
@@ -41,6 +44,18 @@ pub struct InstanceChange {
     pub tags: Tags,
     /// What happened.
     pub kind: ChangeKind,
+}
+
+impl InstanceChange {
+    /// The change that asks every listener to look again: see [`ChangeKind::Resync`].
+    pub fn resync() -> Self {
+        Self { id: InstanceId::from(""), tags: Tags::new(), kind: ChangeKind::Resync }
+    }
+
+    /// Whether a listener that keeps the instances with these tags should look again.
+    pub fn concerns(&self, key: &str, value: &str) -> bool {
+        self.kind == ChangeKind::Resync || self.tags.get(key).is_some_and(|v| v == value)
+    }
 }
 
 /// The changes of one plugin, from subscription on. It ends when the plugin can no longer report
@@ -70,6 +85,20 @@ mod tests {
         let json = serde_json::to_string(&change).unwrap();
         assert_eq!(json, r#"{"ID":"web-1","Tags":{"infrakit.group":"web"},"Kind":"gone"}"#);
         assert_eq!(serde_json::from_str::<InstanceChange>(&json).unwrap(), change);
+    }
+
+    #[test]
+    fn a_resync_concerns_everyone_and_a_change_only_its_owner() {
+        let resync = InstanceChange::resync();
+        assert_eq!(serde_json::to_string(&resync).unwrap(), r#"{"ID":"","Tags":null,"Kind":"resync"}"#);
+        assert!(resync.concerns("infrakit.group", "web"));
+        let gone = InstanceChange {
+            id: "web-1".into(),
+            tags: Tags::from([("infrakit.group".to_owned(), "web".to_owned())]),
+            kind: ChangeKind::Gone,
+        };
+        assert!(gone.concerns("infrakit.group", "web"));
+        assert!(!gone.concerns("infrakit.group", "db"));
     }
 
     #[test]

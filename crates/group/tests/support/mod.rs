@@ -200,6 +200,14 @@ impl Cloud {
         }
     }
 
+    /// Says, as a plugin whose backend was out of reach and is back, that every listener should
+    /// look again.
+    pub fn resync(&self) {
+        if let Some(changes) = &self.backend().changes {
+            let _ = changes.send(InstanceChange::resync());
+        }
+    }
+
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.backend().calls.clone()
