@@ -113,7 +113,8 @@ impl Kind {
                 objects.instances.push((EC2_INSTANCE_OBJECT.to_owned(), Arc::new(plugin)));
             }
             Kind::Docker => {
-                let settings = DockerOptions::from_env().context("invalid docker settings")?;
+                let mut settings = DockerOptions::from_env().context("invalid docker settings")?;
+                settings.labels_file = Some(home().join("docker").join(name).join("labels.json"));
                 let plugin = DockerPlugin::new(with_options(settings, options, name)?)?;
                 objects.instances.push((String::new(), Arc::new(plugin)));
                 objects.flavors.push((String::new(), Arc::new(DockerHealth)));

@@ -4,13 +4,15 @@
 //!
 //! The engine reports a death before its listing shows it (the event is sent while the container
 //! is still written as running), so a pass that a death starts could still list the dead
-//! container. [`Changes`] therefore also remembers the deaths it heard until the listing agrees
-//! (or the container starts again), and the plugin's describe leaves those containers out.
+//! container. [`Changes`] therefore also remembers the deaths it heard for a while (far longer
+//! than the listing lags, unless the container starts again), and the plugin's describe leaves
+//! those containers out.
 //!
 //! The stream breaks when the engine restarts. The follower then reconnects with a growing
-//! pause and asks for the events it missed (`since` the last one it saw), so that a short outage
-//! loses nothing the engine still remembers; whatever it cannot recover, the listener's poll
-//! finds.
+//! pause and asks for the events it missed (`since` the last one it saw). A restarted engine
+//! remembers no events from before it stopped, so on every connection the follower also
+//! publishes a [`resync`](InstanceChange::resync): every listener looks again at once, rather than
+//! on its next poll, and finds whatever stopped while the engine was away.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,15 +20,16 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::EventMessage;
-use bollard::query_parameters::EventsOptions;
+use bollard::query_parameters::{EventsOptions, ListContainersOptions};
 use futures::StreamExt;
 use infrakit_spi::changes::{ChangeKind, ChangeStream, InstanceChange};
+use infrakit_spi::instance::InstanceId;
 use infrakit_spi::types::Tags;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
-use infrakit_spi::instance::InstanceId;
-
-use crate::instance_id;
+use crate::labels::AddedTags;
+use crate::{instance_id, with_labels};
 
 /// Changes a slow listener may lag behind before it misses some; a miss costs it a poll
 /// interval, never correctness.
@@ -36,9 +39,13 @@ pub const CHANGE_BUFFER: usize = 1024;
 /// about a second and healing waits on it.
 const RECONNECT_FIRST: Duration = Duration::from_millis(200);
 
-/// The longest pause between reconnects, so that an engine that is down for good costs a call
-/// every few seconds, not a busy loop.
-const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// The longest pause between reconnects: an engine that is down for good costs one refused
+/// connection every two seconds, and one that comes back is heard within two.
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// How long a heard death hides a container that the listing still shows running: the listing
+/// catches up within milliseconds, so this only bounds the memory of deaths.
+const DEATH_MEMORY: Duration = Duration::from_secs(60);
 
 /// The engine's event attributes that are not container labels.
 const NOT_LABELS: [&str; 4] = ["name", "image", "exitCode", "signal"];
@@ -52,7 +59,8 @@ const ACTIONS: [&str; 4] = ["die", "destroy", "health_status", "start"];
 #[derive(Debug, Clone)]
 pub struct Changes {
     sender: broadcast::Sender<InstanceChange>,
-    dead: Arc<Mutex<HashSet<InstanceId>>>,
+    /// When each death was heard.
+    dead: Arc<Mutex<HashMap<InstanceId, Instant>>>,
 }
 
 impl Changes {
@@ -61,17 +69,12 @@ impl Changes {
         Self { sender: broadcast::channel(CHANGE_BUFFER).0, dead: Arc::default() }
     }
 
-    /// Whether the engine reported this container dead since a listing last showed otherwise.
+    /// Whether the engine reported this container dead lately, and not started since.
     pub fn is_dead(&self, id: &InstanceId) -> bool {
-        self.dead().contains(id)
+        self.dead().get(id).is_some_and(|heard| heard.elapsed() < DEATH_MEMORY)
     }
 
-    /// Forgets the deaths of containers a full listing no longer shows: the listing agrees now.
-    pub fn forget_unlisted(&self, listed: &HashSet<&InstanceId>) {
-        self.dead().retain(|id| listed.contains(id));
-    }
-
-    fn dead(&self) -> MutexGuard<'_, HashSet<InstanceId>> {
+    fn dead(&self) -> MutexGuard<'_, HashMap<InstanceId, Instant>> {
         // Only whole inserts and removals happen under the lock.
         self.dead.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -88,7 +91,10 @@ impl Changes {
             return;
         };
         if change.kind == ChangeKind::Gone {
-            self.dead().insert(change.id.clone());
+            let now = Instant::now();
+            let mut dead = self.dead();
+            dead.retain(|_, heard| now.duration_since(*heard) < DEATH_MEMORY);
+            dead.insert(change.id.clone(), now);
         }
         tracing::debug!(instance = %change.id, kind = ?change.kind, "container changed");
         self.publish(change);
@@ -122,53 +128,82 @@ impl Default for Changes {
     }
 }
 
-/// Follows the engine's container events with these labels, forever; publishes to `changes`.
-/// `configured` is the client before it agreed on an API version with the engine.
-pub async fn follow(configured: Docker, namespace: Tags, changes: Changes) {
+/// Follows the engine's container events with these labels, forever; publishes to `changes` and
+/// forgets the added tags of removed containers. `configured` is the client before it agreed on
+/// an API version with the engine.
+pub async fn follow(configured: Docker, namespace: Tags, changes: Changes, added: Arc<AddedTags>) {
     let mut since: Option<i64> = None;
     let mut pause = RECONNECT_FIRST;
-    let docker = loop {
-        match configured.clone().negotiate_version().await {
-            Ok(docker) => break docker,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot reach the docker engine to follow its events; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(RECONNECT_MAX);
-            }
-        }
-    };
+    let mut was_down = false;
     loop {
-        let options =
-            EventsOptions { since: since.map(|s| s.to_string()), until: None, filters: Some(filters(&namespace)) };
-        let mut events = docker.events(Some(options));
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(event) => {
-                    pause = RECONNECT_FIRST;
-                    since = event.time.or(since);
-                    changes.heard(&event);
+        match connect(&configured, &namespace, &added).await {
+            Ok(docker) => {
+                if was_down {
+                    tracing::info!("the docker engine is back; following its events again");
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
-                    break;
+                let options = EventsOptions {
+                    since: since.map(|s| s.to_string()),
+                    until: None,
+                    filters: Some(with_labels(event_filters(), &namespace)),
+                };
+                let mut events = docker.events(Some(options));
+                changes.publish(InstanceChange::resync());
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(event) => {
+                            pause = RECONNECT_FIRST;
+                            since = event.time.or(since);
+                            changes.heard(&event);
+                            forget_if_removed(&event, &added).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
+                            break;
+                        }
+                    }
                 }
             }
+            Err(e) if !was_down => tracing::warn!(error = %e, "cannot reach the docker engine; retrying"),
+            Err(e) => tracing::debug!(error = %e, "the docker engine is still out of reach"),
         }
+        was_down = true;
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(RECONNECT_MAX);
     }
 }
 
-/// The engine-side filter: container events of interest, with the namespace's labels.
-fn filters(namespace: &Tags) -> HashMap<String, Vec<String>> {
-    let mut filters = HashMap::from([
+/// Reaches the engine and forgets the added tags of containers removed while it was out of
+/// sight (the plugin was stopped, or the engine's stream was broken).
+async fn connect(configured: &Docker, namespace: &Tags, added: &AddedTags) -> Result<Docker, bollard::errors::Error> {
+    let docker = configured.clone().negotiate_version().await?;
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(with_labels(HashMap::new(), namespace)),
+        ..Default::default()
+    };
+    let existing: HashSet<InstanceId> =
+        docker.list_containers(Some(options)).await?.iter().filter_map(|c| c.id.as_deref()).map(instance_id).collect();
+    if let Err(e) = added.retain(&existing).await {
+        tracing::warn!(error = %e, "cannot forget the added tags of removed containers");
+    }
+    Ok(docker)
+}
+
+async fn forget_if_removed(event: &EventMessage, added: &AddedTags) {
+    let Some(id) = event.actor.as_ref().and_then(|a| a.id.as_deref()) else { return };
+    if event.action.as_deref() == Some("destroy")
+        && let Err(e) = added.forget(&instance_id(id)).await
+    {
+        tracing::warn!(container = id, error = %e, "cannot forget the added tags of a removed container");
+    }
+}
+
+/// Container events of interest.
+fn event_filters() -> HashMap<String, Vec<String>> {
+    HashMap::from([
         ("type".to_owned(), vec!["container".to_owned()]),
         ("event".to_owned(), ACTIONS.iter().map(|a| (*a).to_owned()).collect()),
-    ]);
-    if !namespace.is_empty() {
-        filters.insert("label".to_owned(), namespace.iter().map(|(k, v)| format!("{k}={v}")).collect());
-    }
-    filters
+    ])
 }
 
 /// The change an engine event reports, if it is one.
@@ -230,18 +265,18 @@ mod tests {
         assert_eq!(stream.next().await, None);
     }
 
-    #[test]
-    fn a_heard_death_stands_until_the_listing_agrees_or_the_container_starts() {
+    #[tokio::test(start_paused = true)]
+    async fn a_heard_death_stands_until_the_container_starts_or_it_is_long_past() {
         let changes = Changes::new();
         let id = InstanceId::from("0123456789ab");
         changes.heard(&event("die"));
         assert!(changes.is_dead(&id));
-        changes.forget_unlisted(&HashSet::from([&id]));
-        assert!(changes.is_dead(&id), "still listed: the listing has not caught up");
         changes.heard(&event("start"));
         assert!(!changes.is_dead(&id), "restarted by its restart policy");
         changes.heard(&event("die"));
-        changes.forget_unlisted(&HashSet::new());
-        assert!(!changes.is_dead(&id), "the listing agrees");
+        tokio::time::sleep(DEATH_MEMORY - Duration::from_millis(1)).await;
+        assert!(changes.is_dead(&id));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!changes.is_dead(&id), "the listing caught up long ago");
     }
 }

@@ -13,6 +13,7 @@
 //! - [`plugin`]: provision, label, destroy and describe against the engine.
 //! - `init`: running a spec's Init in a started container.
 //! - `follow`: the engine's event stream as instance changes.
+//! - `labels`: the tags `label` adds, kept by the plugin (containers' labels are fixed).
 //! - [`flavor`]: HEALTHCHECK status as health.
 //! - `error`: engine errors with context, mapped to the interface's errors.
 
@@ -20,8 +21,11 @@ mod error;
 pub mod flavor;
 mod follow;
 mod init;
+mod labels;
 pub mod plugin;
 pub mod properties;
+
+use std::collections::HashMap;
 
 use infrakit_spi::instance::InstanceId;
 
@@ -36,4 +40,17 @@ const SHORT_ID: usize = 12;
 /// The instance ID of a container: the first [`SHORT_ID`] characters of its ID.
 fn instance_id(container: &str) -> InstanceId {
     InstanceId::from(container.get(..SHORT_ID).unwrap_or(container))
+}
+
+/// An engine-side filter narrowed to containers that carry every one of `labels` (the engine
+/// ANDs label filters).
+fn with_labels<'a>(
+    mut filters: HashMap<String, Vec<String>>,
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> HashMap<String, Vec<String>> {
+    let labels: Vec<String> = labels.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !labels.is_empty() {
+        filters.entry("label".to_owned()).or_default().extend(labels);
+    }
+    filters
 }

@@ -3,15 +3,19 @@
 //! Tags become container labels and the group finds its members by them; the instance ID is the
 //! first 12 characters of the container ID and the logical ID is the container name, as in the
 //! original. A container's labels cannot change after it is created, so [`InstancePlugin::label`]
-//! keeps the added tags in the plugin's memory and describe merges them in (the original did not
-//! implement label at all). They are lost when the plugin restarts: the group controller labels
-//! again what it still needs.
+//! keeps the added tags itself, in its labels file when it has one, and describe merges them in
+//! (the original did not implement label at all).
+//!
+//! Describe asks the engine for the containers that carry the requested tags (and the namespace),
+//! so a group's listing costs the same however many other containers the engine runs; only a tag
+//! that `label` added to some container is matched by the plugin instead.
 //!
 //! The plugin follows the engine's event stream from the moment it connects (see `follow`), so
 //! a killed container is reported through [`InstancePlugin::changes`] as soon as it dies.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,8 +39,9 @@ use tokio::task::JoinHandle;
 use crate::error::{Doing, EngineError};
 use crate::follow::{Changes, follow};
 use crate::init::run_init;
-use crate::instance_id;
+use crate::labels::AddedTags;
 use crate::properties::DockerProperties;
+use crate::{instance_id, with_labels};
 
 /// The original's variable with labels that every container of this plugin carries and every
 /// listing filters on, as `key=value,key=value`.
@@ -54,15 +59,21 @@ const LIVE_STATES: [&str; 2] = ["created", "running"];
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct DockerOptions {
+    /// The engine's address (`unix:///var/run/docker.sock`, `tcp://host:2375`); none means
+    /// `DOCKER_HOST` if it names a unix socket, else `/var/run/docker.sock`.
+    pub host: Option<String>,
     /// Labels on every container, and the filter of every listing.
     pub namespace: Tags,
     /// How long a spec's Init may run.
     pub init_timeout: GoDuration,
+    /// Where the tags added by `label` are kept across restarts of the plugin; none keeps them
+    /// in memory only.
+    pub labels_file: Option<PathBuf>,
 }
 
 impl Default for DockerOptions {
     fn default() -> Self {
-        Self { namespace: Tags::new(), init_timeout: DEFAULT_INIT_TIMEOUT.into() }
+        Self { host: None, namespace: Tags::new(), init_timeout: DEFAULT_INIT_TIMEOUT.into(), labels_file: None }
     }
 }
 
@@ -71,6 +82,16 @@ impl DockerOptions {
     pub fn from_env() -> Result<Self> {
         let namespace = std::env::var(NAMESPACE_ENV).ok().map(|t| parse_tags(&t)).transpose()?.unwrap_or_default();
         Ok(Self { namespace, ..Self::default() })
+    }
+
+    /// The engine client these options name, before it agreed on an API version with the engine.
+    fn client(&self) -> Result<Docker> {
+        match &self.host {
+            Some(host) => Docker::connect_with_host(host)
+                .doing(|| format!("cannot configure a docker client for '{host}' (unix://, tcp:// or http://)")),
+            None => Docker::connect_with_local_defaults().doing(|| "cannot configure the docker client".to_owned()),
+        }
+        .map_err(Error::from)
     }
 }
 
@@ -98,8 +119,8 @@ struct Inner {
     negotiated: OnceCell<Docker>,
     namespace: Tags,
     init_timeout: Duration,
-    /// Tags added by `label`, by instance: containers' own labels are fixed at creation.
-    added: Mutex<HashMap<InstanceId, Tags>>,
+    /// Tags added by `label`: containers' own labels are fixed at creation.
+    added: Arc<AddedTags>,
     changes: Changes,
     follower: JoinHandle<()>,
 }
@@ -119,19 +140,24 @@ impl DockerPlugin {
         Ok(plugin)
     }
 
-    /// A plugin on the local engine, which is first called when needed (an engine that is down
-    /// now may be up by then); starts following its events. Needs a tokio runtime.
+    /// A plugin on the engine the options name, which is first called when needed (an engine
+    /// that is down now may be up by then); starts following its events. Needs a tokio runtime.
+    /// Fails if the labels file cannot be read.
     pub fn new(options: DockerOptions) -> Result<Self> {
-        let configured =
-            Docker::connect_with_local_defaults().doing(|| "cannot configure the docker client".to_owned())?;
+        let configured = options.client()?;
+        let added = Arc::new(match &options.labels_file {
+            Some(file) => AddedTags::load(file.clone())?,
+            None => AddedTags::in_memory(),
+        });
         let changes = Changes::new();
-        let follower = tokio::spawn(follow(configured.clone(), options.namespace.clone(), changes.clone()));
+        let follower =
+            tokio::spawn(follow(configured.clone(), options.namespace.clone(), changes.clone(), added.clone()));
         let inner = Inner {
             configured,
             negotiated: OnceCell::new(),
             namespace: options.namespace,
             init_timeout: options.init_timeout.0,
-            added: Mutex::new(HashMap::new()),
+            added,
             changes,
             follower,
         };
@@ -148,11 +174,6 @@ impl DockerPlugin {
             .await
             .doing(|| "cannot reach the docker engine".to_owned())?;
         Ok(docker)
-    }
-
-    fn added(&self) -> MutexGuard<'_, HashMap<InstanceId, Tags>> {
-        // Writers insert or remove whole entries, so a panic mid-write leaves a usable map.
-        self.inner.added.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes sure the engine has `image`, pulling it if not (as the original); says clearly when
@@ -261,15 +282,10 @@ impl DockerPlugin {
     }
 
     /// The description of a listed container, tags merged with those added by `label`.
-    fn describe(
-        &self,
-        container: ContainerSummary,
-        added: &HashMap<InstanceId, Tags>,
-        properties: bool,
-    ) -> Description {
+    fn describe(&self, container: ContainerSummary, properties: bool) -> Description {
         let id = instance_id(container.id.as_deref().unwrap_or_default());
         let mut tags: Tags = container.labels.clone().unwrap_or_default().into_iter().collect();
-        tags.extend(added.get(&id).cloned().unwrap_or_default());
+        tags.extend(self.inner.added.of(&id).unwrap_or_default());
         let name = container.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_owned());
         let properties = properties.then(|| {
             let status = container.status.clone().unwrap_or_default();
@@ -337,37 +353,32 @@ impl InstancePlugin for DockerPlugin {
     }
 
     async fn label(&self, id: &InstanceId, labels: &Tags) -> Result<()> {
-        self.engine().await?.inspect_container(id.as_str(), None).await.doing(|| format!("cannot label {id}"))?;
-        self.added().entry(id.clone()).or_default().extend(labels.clone());
-        Ok(())
+        let container =
+            self.engine().await?.inspect_container(id.as_str(), None).await.doing(|| format!("cannot label {id}"))?;
+        // Added tags are kept by the short ID, as describe names the container.
+        let id = instance_id(container.id.as_deref().unwrap_or(id.as_str()));
+        self.inner.added.add(&id, labels).await
     }
 
     async fn destroy(&self, id: &InstanceId, _context: DestroyContext) -> Result<()> {
         self.remove(id.as_str()).await?;
-        self.added().remove(id);
-        Ok(())
+        self.inner.added.forget(id).await
     }
 
     async fn describe_instances(&self, tags: &Tags, properties: bool) -> Result<Vec<Description>> {
-        let mut filters = HashMap::from([("status".to_owned(), LIVE_STATES.map(str::to_owned).to_vec())]);
-        if !self.inner.namespace.is_empty() {
-            let labels = self.inner.namespace.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            filters.insert("label".to_owned(), labels);
-        }
+        // The engine matches a container's own labels; a key that `label` added to some container
+        // may match through the added tags, so the plugin matches those keys itself.
+        let added_keys = self.inner.added.keys();
+        let by_engine = tags.iter().filter(|(k, _)| !added_keys.contains(*k));
+        let live = HashMap::from([("status".to_owned(), LIVE_STATES.map(str::to_owned).to_vec())]);
+        let filters = with_labels(live, self.inner.namespace.iter().chain(by_engine));
         let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         let listed =
             self.engine().await?.list_containers(Some(options)).await.doing(|| "cannot list containers".into())?;
-        let mut added = self.added();
-        let descriptions: Vec<Description> =
-            listed.into_iter().map(|container| self.describe(container, &added, properties)).collect();
-        let ids: HashSet<&InstanceId> = descriptions.iter().map(|d| &d.id).collect();
-        // Tags added to containers that are gone are forgotten with them.
-        added.retain(|id, _| ids.contains(id));
-        drop(added);
         let changes = &self.inner.changes;
-        changes.forget_unlisted(&ids);
-        Ok(descriptions
+        Ok(listed
             .into_iter()
+            .map(|container| self.describe(container, properties))
             .filter(|d| !changes.is_dead(&d.id))
             .filter(|d| tags.iter().all(|(k, v)| d.tags.get(k) == Some(v)))
             .collect())

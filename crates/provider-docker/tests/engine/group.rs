@@ -3,91 +3,21 @@
 //! surge, a member its HEALTHCHECK finds unhealthy replaced, and an image that does not exist met
 //! by the crash-loop breaker rather than a hot loop.
 //!
-//! Restarting the engine itself is not possible from a test on these machines (it runs outside
-//! the tests' control), so "the engine restarted and every container stopped" is simulated by
-//! `docker kill` of all of the group's containers in one call.
+//! The engine restarting is in `restart`, on an engine of the test's own.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Scope, docker_kill, image};
-use async_trait::async_trait;
-use infrakit_group::{GroupController, Options};
-use infrakit_provider_docker::{DockerHealth, DockerOptions, DockerPlugin};
-use infrakit_spi::changes::ChangeStream;
-use infrakit_spi::flavor::FlavorPlugin;
 use infrakit_spi::group::{CONFIG_HASH_TAG, GroupDescription, GroupId, GroupPlugin, GroupSpec};
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
-use infrakit_spi::lookup::PluginLookup;
-use infrakit_spi::types::{PluginName, Tags};
-use infrakit_spi::{Error, Result};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::controller::{controller, running, until};
+use crate::support::{Scope, docker_kill, image};
 
 /// The original's poll interval: healing must not wait for it.
 const POLL: Duration = Duration::from_secs(10);
 
 /// The bound on healing one killed member.
 const HEALED_WITHIN: Duration = Duration::from_secs(1);
-
-/// How often the tests look at the group.
-const LOOK_EVERY: Duration = Duration::from_millis(20);
-
-/// The docker plugin, counting provisions, and its health flavor, as `docker`.
-struct Engine {
-    plugin: DockerPlugin,
-    provisions: AtomicUsize,
-}
-
-#[async_trait]
-impl InstancePlugin for Engine {
-    async fn validate(&self, properties: Option<&Value>) -> Result<()> {
-        self.plugin.validate(properties).await
-    }
-    async fn provision(&self, spec: Spec) -> Result<InstanceId> {
-        self.provisions.fetch_add(1, Ordering::SeqCst);
-        self.plugin.provision(spec).await
-    }
-    async fn label(&self, id: &InstanceId, labels: &Tags) -> Result<()> {
-        self.plugin.label(id, labels).await
-    }
-    async fn destroy(&self, id: &InstanceId, context: DestroyContext) -> Result<()> {
-        self.plugin.destroy(id, context).await
-    }
-    async fn describe_instances(&self, tags: &Tags, properties: bool) -> Result<Vec<Description>> {
-        self.plugin.describe_instances(tags, properties).await
-    }
-    fn changes(&self) -> Option<ChangeStream> {
-        self.plugin.changes()
-    }
-}
-
-struct Lookup(Arc<Engine>);
-
-impl PluginLookup for Lookup {
-    fn instance(&self, name: &PluginName) -> Result<Arc<dyn InstancePlugin>> {
-        match name.to_string().as_str() {
-            "docker" => Ok(self.0.clone()),
-            other => Err(Error::not_found(format!("no plugin {other}"))),
-        }
-    }
-    fn flavor(&self, name: &PluginName) -> Result<Arc<dyn FlavorPlugin>> {
-        match name.to_string().as_str() {
-            "docker" => Ok(Arc::new(DockerHealth)),
-            other => Err(Error::not_found(format!("no plugin {other}"))),
-        }
-    }
-    fn group(&self, name: &PluginName) -> Result<Arc<dyn GroupPlugin>> {
-        Err(Error::not_found(format!("no plugin {name}")))
-    }
-}
-
-async fn controller(poll: Duration) -> (GroupController, Arc<Engine>) {
-    let plugin = DockerPlugin::connect(DockerOptions::default()).await.expect("the docker engine runs here");
-    let engine = Arc::new(Engine { plugin, provisions: AtomicUsize::new(0) });
-    let options = Options { poll_interval: poll, ..Options::default() };
-    (GroupController::new(Arc::new(Lookup(engine.clone())), options), engine)
-}
 
 /// A group of `size` busybox web servers with `VERSION=version`.
 fn web(scope: &Scope, size: u64, version: &str, image: &str) -> GroupSpec {
@@ -103,39 +33,17 @@ fn web(scope: &Scope, size: u64, version: &str, image: &str) -> GroupSpec {
     GroupSpec { id: GroupId::from(scope.name.as_str()), properties: Some(properties) }
 }
 
-/// Looks at the group until `done`, at most `within`; returns the description and when.
-async fn until(
-    c: &GroupController,
-    scope: &Scope,
-    within: Duration,
-    mut done: impl FnMut(&GroupDescription) -> bool,
-) -> (GroupDescription, Duration) {
-    let start = Instant::now();
-    let id = GroupId::from(scope.name.as_str());
-    loop {
-        let d = c.describe_group(&id).await.unwrap();
-        if done(&d) {
-            return (d, start.elapsed());
-        }
-        assert!(start.elapsed() < within, "not reached within {within:?}: {:#?}", d.status);
-        tokio::time::sleep(LOOK_EVERY).await;
-    }
-}
-
-fn running(d: &GroupDescription, n: usize) -> bool {
-    d.instances.len() == n && d.instances.iter().all(|i| i.properties.as_ref().is_some_and(|p| p["State"] == "running"))
-}
-
 #[tokio::test]
 async fn a_killed_container_is_healed_from_the_events_well_before_the_poll() {
     let scope = Scope::new("heal");
     let (c, _) = controller(POLL).await;
     c.commit_group(web(&scope, 3, "1", image()), false).await.unwrap();
-    let (d, _) = until(&c, &scope, Duration::from_secs(30), |d| d.converged && running(d, 3)).await;
+    let (d, _) = until(&c, &scope.name, Duration::from_secs(30), |d| d.converged && running(d, 3)).await;
 
     let victim = d.instances[0].id.clone();
     docker_kill(&[victim.to_string()]);
-    let (healed, took) = until(&c, &scope, POLL, |d| running(d, 3) && d.instances.iter().all(|i| i.id != victim)).await;
+    let (healed, took) =
+        until(&c, &scope.name, POLL, |d| running(d, 3) && d.instances.iter().all(|i| i.id != victim)).await;
     assert!(took < HEALED_WITHIN, "healed in {took:?}");
     assert!(healed.instances.iter().all(|i| i.tags.get("infrakit.group") == Some(&scope.name)));
     c.shutdown().await;
@@ -147,11 +55,11 @@ async fn every_container_killed_at_once_is_replaced() {
     let scope = Scope::new("outage");
     let (c, _) = controller(POLL).await;
     c.commit_group(web(&scope, 3, "1", image()), false).await.unwrap();
-    let (d, _) = until(&c, &scope, Duration::from_secs(30), |d| d.converged && running(d, 3)).await;
+    let (d, _) = until(&c, &scope.name, Duration::from_secs(30), |d| d.converged && running(d, 3)).await;
 
     let all: Vec<String> = d.instances.iter().map(|i| i.id.to_string()).collect();
     docker_kill(&all);
-    let (_, took) = until(&c, &scope, POLL, |d| {
+    let (_, took) = until(&c, &scope.name, POLL, |d| {
         d.converged && running(d, 3) && d.instances.iter().all(|i| !all.contains(&i.id.to_string()))
     })
     .await;
@@ -165,19 +73,19 @@ async fn a_changed_environment_rolls_the_containers_with_surge() {
     let scope = Scope::new("roll");
     let (c, engine) = controller(Duration::from_secs(1)).await;
     c.commit_group(web(&scope, 3, "1", image()), false).await.unwrap();
-    let (before, _) = until(&c, &scope, Duration::from_secs(30), |d| d.converged && running(d, 3)).await;
-    let provisions = engine.provisions.load(Ordering::SeqCst);
+    let (before, _) = until(&c, &scope.name, Duration::from_secs(30), |d| d.converged && running(d, 3)).await;
+    let provisions = engine.provisions();
 
     let v2 = web(&scope, 3, "2", image());
     let text = c.commit_group(v2, false).await.unwrap();
     assert!(text.contains('3'), "{text}");
     let mut most = 0;
-    let (after, _) = until(&c, &scope, Duration::from_secs(60), |d| {
+    let (after, _) = until(&c, &scope.name, Duration::from_secs(60), |d| {
         most = most.max(scope.containers("status=running").len());
         d.converged && running(d, 3) && d.instances.iter().all(|i| !before.instances.iter().any(|b| b.id == i.id))
     })
     .await;
-    assert_eq!(engine.provisions.load(Ordering::SeqCst) - provisions, 3, "one new container per member");
+    assert_eq!(engine.provisions() - provisions, 3, "one new container per member");
     assert!(most <= 4, "surge 1: at most 4 containers at once, saw {most}");
     let hashes: Vec<&String> = after.instances.iter().filter_map(|i| i.tags.get(CONFIG_HASH_TAG)).collect();
     assert!(hashes.len() == 3 && hashes.iter().all(|h| *h == hashes[0]));
@@ -190,7 +98,7 @@ async fn a_missing_image_opens_the_crash_loop_breaker() {
     let scope = Scope::new("missing-image");
     let (c, engine) = controller(Duration::from_millis(200)).await;
     c.commit_group(web(&scope, 2, "1", "infrakit-no-such-image:1"), false).await.unwrap();
-    let (d, _) = until(&c, &scope, Duration::from_secs(10), |d| {
+    let (d, _) = until(&c, &scope.name, Duration::from_secs(10), |d| {
         d.status.as_ref().is_some_and(|s| s.last_error.as_deref().is_some_and(|e| e.contains("cannot be pulled")))
     })
     .await;
@@ -199,9 +107,9 @@ async fn a_missing_image_opens_the_crash_loop_breaker() {
 
     // Polled every 200ms for 3s, a hot loop would try about 30 times; the breaker's backoff
     // (5s after the first failure) allows the first batch and nothing more.
-    let first = engine.provisions.load(Ordering::SeqCst);
+    let first = engine.provisions();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let tried = engine.provisions.load(Ordering::SeqCst);
+    let tried = engine.provisions();
     assert!(tried <= 2, "tried {tried} provisions (first error after {first})");
     assert!(scope.containers("label=io.infrakit.test").is_empty());
     c.shutdown().await;
@@ -221,13 +129,13 @@ async fn a_container_its_healthcheck_finds_unhealthy_is_replaced() {
     let healthy = |d: &GroupDescription| {
         running(d, 2) && d.instances.iter().all(|i| i.properties.as_ref().is_some_and(|p| p["Health"] == "healthy"))
     };
-    let (d, _) = until(&c, &scope, Duration::from_secs(30), |d| d.converged && healthy(d)).await;
+    let (d, _) = until(&c, &scope.name, Duration::from_secs(30), |d| d.converged && healthy(d)).await;
 
     let sick = d.instances[0].id.clone();
     let out =
         std::process::Command::new("docker").args(["exec", sick.as_str(), "touch", "/tmp/sick"]).output().unwrap();
     assert!(out.status.success());
-    let (replaced, _) = until(&c, &scope, Duration::from_secs(30), |d| {
+    let (replaced, _) = until(&c, &scope.name, Duration::from_secs(30), |d| {
         d.converged && healthy(d) && d.instances.iter().all(|i| i.id != sick)
     })
     .await;
@@ -246,7 +154,7 @@ async fn a_container_that_exits_at_once_is_held_by_the_breaker_not_healed_in_a_h
     // Healed at the engine's speed this would be a dozen containers in 6s; the breaker allows the
     // first, its replacement, and a probe after the 5s backoff.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let provisions = engine.provisions.load(Ordering::SeqCst);
+    let provisions = engine.provisions();
     assert!(provisions <= 4, "{provisions} provisions in 6s");
     let d = c.describe_group(&GroupId::from(scope.name.as_str())).await.unwrap();
     let error = d.status.unwrap().last_error.unwrap_or_default();

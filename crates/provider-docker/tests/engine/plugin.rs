@@ -145,3 +145,54 @@ async fn an_unhealthy_container_is_reported_and_judged_unhealthy() {
     assert_eq!(listed[0].properties.as_ref().unwrap()["Health"], "unhealthy");
     assert_eq!(DockerHealth.healthy(None, &listed[0]).await.unwrap(), Health::Unhealthy);
 }
+
+#[tokio::test]
+async fn added_tags_outlive_the_plugin_and_are_matched_though_the_engine_cannot() {
+    let scope = Scope::new("labels-file");
+    let dir = tempfile::tempdir().unwrap();
+    let options = DockerOptions { labels_file: Some(dir.path().join("labels.json")), ..DockerOptions::default() };
+    let plugin = DockerPlugin::connect(options.clone()).await.unwrap();
+    let spec = Spec { properties: Some(scope.properties(&["sleep", "600"])), tags: scope.tags(), ..Spec::default() };
+    let kept = plugin.provision(spec.clone()).await.unwrap();
+    let removed = plugin.provision(spec).await.unwrap();
+    let role = Tags::from([("role".to_owned(), "db".to_owned())]);
+    plugin.label(&kept, &role).await.unwrap();
+    plugin.label(&removed, &role).await.unwrap();
+    drop(plugin);
+
+    // Removed by hand while no plugin was running: its tags must not come back.
+    let out = std::process::Command::new("docker").args(["rm", "-f", removed.as_str()]).output().unwrap();
+    assert!(out.status.success());
+    let plugin = DockerPlugin::connect(options).await.unwrap();
+    let mut wanted = scope.tags();
+    wanted.extend(role.clone());
+    let listed = plugin.describe_instances(&wanted, false).await.unwrap();
+    assert_eq!(listed.iter().map(|d| &d.id).collect::<Vec<_>>(), vec![&kept], "matched on a tag only the plugin has");
+    let forgotten = tokio::time::timeout(CHANGE_WITHIN, async {
+        loop {
+            let file = std::fs::read_to_string(dir.path().join("labels.json")).unwrap();
+            if !file.contains(removed.as_str()) {
+                return file;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the removed container's tags are forgotten once the plugin reaches the engine");
+    assert!(forgotten.contains(kept.as_str()));
+
+    plugin.destroy(&kept, DestroyContext::TERMINATE).await.unwrap();
+    let file = std::fs::read_to_string(dir.path().join("labels.json")).unwrap();
+    assert!(!file.contains(kept.as_str()), "{file}");
+}
+
+#[tokio::test]
+async fn a_damaged_labels_file_stops_the_plugin_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("labels.json");
+    std::fs::write(&file, "[]").unwrap();
+    let options = DockerOptions { labels_file: Some(file.clone()), ..DockerOptions::default() };
+    let error = DockerPlugin::new(options).err().expect("an invalid labels file is refused").to_string();
+    assert!(error.contains(&file.display().to_string()), "{error}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "[]", "nothing overwritten");
+}
