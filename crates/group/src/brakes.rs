@@ -4,7 +4,10 @@
 //!   the network, the flavor's health source), and replacing them would churn the fleet for
 //!   nothing. Healing stops until the count drops, as BOSH's resurrector does.
 //! - [`Breaker`]: provisions of one config that keep failing back off exponentially to a cap,
-//!   then probe one at a time, instead of hammering the backend on every pass.
+//!   then probe one at a time, instead of hammering the backend on every pass. A probe that is
+//!   listed puts the breaker on probation rather than closing it: a member that then dies at
+//!   once (a crash loop) adds to the count, so each re-creation waits twice as long as the last.
+//!   The breaker closes once the config's members stay up through the crash-loop window.
 
 use std::time::Duration;
 
@@ -50,23 +53,42 @@ pub enum Breaker {
         /// The last failure, for the status.
         last_error: String,
     },
+    /// A provision after `failures` failures was listed at `since`. Provisions go ahead, but
+    /// the failures still count until the config's members have stayed up for a while.
+    Probation {
+        /// Consecutive failures before the listing.
+        failures: u32,
+        /// When the provision was listed.
+        since: Instant,
+    },
 }
 
 impl Breaker {
     /// Records a failed provision at `now`.
     pub fn record_failure(&mut self, error: String, now: Instant, cap: Duration) {
-        let failures = match self {
-            Self::Closed => 1,
-            Self::Open { failures, .. } => failures.saturating_add(1),
-        };
+        let failures = self.failures().saturating_add(1);
         *self = Self::Open { failures, until: now + backoff(failures, cap), last_error: error };
+    }
+
+    /// A provision of the config was listed at `now`: an open breaker lets provisions go again,
+    /// its failures on probation.
+    pub fn listed(&mut self, now: Instant) {
+        if let Self::Open { failures, .. } = self {
+            *self = Self::Probation { failures: *failures, since: now };
+        }
+    }
+
+    /// Whether the breaker has been on probation for `window` with no new failure, so it can
+    /// close.
+    pub fn served(&self, now: Instant, window: Duration) -> bool {
+        matches!(self, Self::Probation { since, .. } if now.duration_since(*since) >= window)
     }
 
     /// Consecutive failures so far.
     pub fn failures(&self) -> u32 {
         match self {
             Self::Closed => 0,
-            Self::Open { failures, .. } => *failures,
+            Self::Open { failures, .. } | Self::Probation { failures, .. } => *failures,
         }
     }
 }
@@ -106,5 +128,21 @@ mod tests {
         b.record_failure("quota".into(), now, Duration::from_secs(60));
         assert_eq!(b.failures(), 2);
         assert!(matches!(b, Breaker::Open { until, .. } if until == now + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_listed_probe_keeps_the_count_on_probation_until_it_has_served() {
+        let now = Instant::now();
+        let (cap, window) = (Duration::from_secs(300), Duration::from_secs(10));
+        let mut b = Breaker::Closed;
+        b.record_failure("died at once".into(), now, cap);
+        b.listed(now);
+        assert_eq!(b, Breaker::Probation { failures: 1, since: now });
+        b.listed(now + Duration::from_secs(1));
+        assert!(!b.served(now + Duration::from_secs(9), window), "a later listing does not restart it");
+        b.record_failure("died at once again".into(), now, cap);
+        assert!(matches!(b, Breaker::Open { failures: 2, until, .. } if until == now + Duration::from_secs(10)));
+        b.listed(now);
+        assert!(b.served(now + window, window));
     }
 }

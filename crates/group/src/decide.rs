@@ -164,13 +164,24 @@ impl<'a> Pass<'a> {
             true
         });
         for config in resolved {
-            if let Some(Breaker::Open { failures, .. }) = self.next.breakers.remove(&config) {
-                self.note(
-                    EventKind::Brake,
-                    None,
-                    format!("provisions of config {} recovered after {failures} failures", short(&config)),
-                );
+            if let Some(breaker) = self.next.breakers.get_mut(&config) {
+                breaker.listed(now);
             }
+        }
+        let served: Vec<(String, u32)> = self
+            .next
+            .breakers
+            .iter()
+            .filter(|(_, b)| b.served(now, CRASH_LOOP_WINDOW))
+            .map(|(config, b)| (config.clone(), b.failures()))
+            .collect();
+        for (config, failures) in served {
+            self.next.breakers.remove(&config);
+            self.note(
+                EventKind::Brake,
+                None,
+                format!("provisions of config {} recovered after {failures} failures", short(&config)),
+            );
         }
         let cap = self.d.policy.max_provision_backoff;
         for intent in lost_intents {

@@ -174,7 +174,8 @@ impl JournalEntry {
                 .breakers
                 .iter()
                 .filter_map(|(config, breaker)| match breaker {
-                    Breaker::Closed => None,
+                    // A restart forgives a breaker on probation: its probe was listed.
+                    Breaker::Closed | Breaker::Probation { .. } => None,
                     Breaker::Open { failures, last_error, .. } => Some(BreakerRecord {
                         config: config.clone(),
                         failures: *failures,

@@ -542,6 +542,34 @@ async fn a_resync_after_the_backend_is_back_runs_a_pass_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_member_that_keeps_dying_at_once_is_recreated_with_growing_waits() {
+    const FAST_POLL: Duration = Duration::from_secs(1);
+    const WATCH: Duration = Duration::from_secs(160);
+    let cloud = Cloud::default();
+    cloud.push_changes();
+    let c = cloud.controller(FAST_POLL);
+    c.commit_group(sized(1, "v1", json!({})), false).await.unwrap();
+    until(&c, "g", Duration::from_millis(50), 10, |d| d.converged && d.instances.len() == 1).await;
+
+    // Every member dies as soon as it is listed, as a container whose command exits at once.
+    let start = tokio::time::Instant::now();
+    let mut created = Vec::new();
+    while start.elapsed() < WATCH {
+        if let Some(member) = cloud.live().first() {
+            created.push(start.elapsed().as_secs());
+            cloud.kill(member.id.as_str());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first death is healed at once; from then on each wait doubles (5, 10, 20, 40, 80 s)
+    // where a breaker that closed on every listing would wait 5 s each time (over 30 members).
+    let waits: Vec<u64> = created.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(created.len() <= 8, "{} members in {WATCH:?}: {created:?}", created.len());
+    assert!(waits.windows(2).skip(1).all(|w| w[1] >= w[0] * 2 - 1), "waits {waits:?} do not double");
+    assert!(waits.last().is_some_and(|w| *w >= 40), "waits {waits:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
     const PROMPTLY: Duration = Duration::from_millis(50);
     let cloud = Cloud::default();
