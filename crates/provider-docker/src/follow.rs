@@ -132,14 +132,18 @@ impl Default for Changes {
 /// forgets the added tags of removed containers. `configured` is the client before it agreed on
 /// an API version with the engine.
 pub async fn follow(configured: Docker, namespace: Tags, changes: Changes, added: Arc<AddedTags>) {
+    // After a reconnect, the events since the last one heard (by the engine's clock: the two
+    // clocks may differ). Its times are whole seconds, so that second comes again; a change heard
+    // twice is harmless.
     let mut since: Option<i64> = None;
     let mut pause = RECONNECT_FIRST;
-    let mut was_down = false;
+    // Whether a connection was attempted before: only the first failure is worth a warning.
+    let mut retrying = false;
     loop {
         match connect(&configured, &namespace, &added).await {
             Ok(docker) => {
-                if was_down {
-                    tracing::info!("the docker engine is back; following its events again");
+                if retrying {
+                    tracing::info!("the docker engine is reachable again; following its events");
                 }
                 let options = EventsOptions {
                     since: since.map(|s| s.to_string()),
@@ -163,10 +167,10 @@ pub async fn follow(configured: Docker, namespace: Tags, changes: Changes, added
                     }
                 }
             }
-            Err(e) if !was_down => tracing::warn!(error = %e, "cannot reach the docker engine; retrying"),
+            Err(e) if !retrying => tracing::warn!(error = %e, "cannot reach the docker engine; retrying"),
             Err(e) => tracing::debug!(error = %e, "the docker engine is still out of reach"),
         }
-        was_down = true;
+        retrying = true;
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(RECONNECT_MAX);
     }

@@ -84,9 +84,13 @@ impl AddedTags {
     /// Forgets the tags of every container not in `existing` (all the engine has, in any state).
     pub async fn retain(&self, existing: &HashSet<InstanceId>) -> Result<()> {
         let _writing = self.writing.lock().await;
-        let before = self.tags().len();
-        self.tags().retain(|id, _| existing.contains(id));
-        if self.tags().len() == before {
+        let changed = {
+            let mut tags = self.tags();
+            let before = tags.len();
+            tags.retain(|id, _| existing.contains(id));
+            tags.len() != before
+        };
+        if !changed {
             return Ok(());
         }
         self.save().await
