@@ -7,6 +7,10 @@
 //! `$INFRAKIT_HOME/token` (mode 0600) unless `INFRAKIT_TOKEN` gives one (managers of one cluster
 //! share theirs, so that a follower's forward is accepted by the leader). A missing or wrong
 //! token gets 401 with an empty body. With a certificate and key, the mux speaks TLS only.
+//!
+//! A follower forwards to the leader's advertised location; to an `https://` leader over TLS,
+//! trusting `INFRAKIT_TLS_CA` if it is set, else this manager's own certificate (managers of one
+//! cluster often share one, with every manager's address in it), else the system's roots.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -22,11 +26,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use infrakit_manager::Manager;
-use infrakit_rpc::discovery;
+use infrakit_rpc::discovery::{self, Address, HttpBase};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 
 /// The environment variable with the address to listen on (the manager kind; `up --listen`).
@@ -113,6 +118,9 @@ struct Mux {
     manager: Manager,
     /// This manager's own location, so that it never forwards to itself.
     location: Option<String>,
+    /// What a forward to an `https://` leader trusts; none if it could not be built (said at
+    /// start).
+    forward_tls: Option<Arc<ClientConfig>>,
 }
 
 /// Serves the mux on `listen` until the process ends, over TLS when `tls` is given.
@@ -127,7 +135,14 @@ pub async fn serve(
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     info!(address = %listener.local_addr()?, tls = acceptor.is_some(), "remote access listening");
     let location = manager.location().map(str::to_owned);
-    let mux = Arc::new(Mux { token, plugins, manager, location });
+    let mut trusted = infrakit_rpc::tls::trusted_from_env();
+    if trusted.is_empty() {
+        trusted.extend(tls.map(|files| files.cert.clone()));
+    }
+    let forward_tls = infrakit_rpc::tls::client_config(&trusted)
+        .inspect_err(|e| warn!("remote access: forwards to an https:// leader will fail: {e}"))
+        .ok();
+    let mux = Arc::new(Mux { token, plugins, manager, location, forward_tls });
     tokio::spawn(async move {
         loop {
             let (stream, _) = match listener.accept().await {
@@ -197,9 +212,9 @@ impl Mux {
         }
         if !self.manager.is_leader()
             && let Some(leader) = self.manager.leader_location().filter(|l| Some(l) != self.location.as_ref())
-            && let Some(authority) = leader.strip_prefix("http://").map(|rest| rest.trim_end_matches('/').to_owned())
+            && let Ok(Address::Http(leader)) = Address::parse(&leader)
         {
-            return self.forward(request, &authority).await;
+            return self.forward(request, &leader).await;
         }
         let path = request.uri().path().to_owned();
         if request.method() == Method::OPTIONS && path == "/" {
@@ -236,11 +251,32 @@ impl Mux {
         }
     }
 
-    async fn forward(&self, request: Request<Incoming>, leader: &str) -> Response<Body> {
-        match TcpStream::connect(leader).await {
+    async fn forward(&self, request: Request<Incoming>, leader: &HttpBase) -> Response<Body> {
+        let stream = match TcpStream::connect(&leader.authority).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                warn!(%leader, "remote access: cannot reach the leader: {e}");
+                return empty(StatusCode::BAD_GATEWAY);
+            }
+        };
+        if !leader.tls {
+            return send(stream, request).await;
+        }
+        let Some(config) = &self.forward_tls else {
+            warn!(%leader, "remote access: no certificates to trust for the leader's TLS");
+            return empty(StatusCode::BAD_GATEWAY);
+        };
+        let name = match infrakit_rpc::tls::server_name(&leader.authority) {
+            Ok(name) => name,
+            Err(e) => {
+                warn!(%leader, "remote access: {e}");
+                return empty(StatusCode::BAD_GATEWAY);
+            }
+        };
+        match TlsConnector::from(config.clone()).connect(name, stream).await {
             Ok(stream) => send(stream, request).await,
             Err(e) => {
-                warn!(leader, "remote access: cannot reach the leader: {e}");
+                warn!(%leader, "remote access: TLS with the leader failed: {e}");
                 empty(StatusCode::BAD_GATEWAY)
             }
         }

@@ -21,23 +21,29 @@ const LISTEN_SUFFIX: &str = ".listen";
 pub enum Address {
     /// A unix socket.
     Unix(PathBuf),
-    /// HTTP over TCP: `http://host:port/`, or `http://host:port/<plugin>/` through a mux.
+    /// HTTP over TCP: `http://host:port/`, or `http://host:port/<plugin>/` through a mux;
+    /// `https://` for a mux that speaks TLS.
     Http(HttpBase),
 }
 
 impl Address {
     /// Reads an address as the original's clients do: a plain path (or `unix://path`) is a
-    /// socket; `tcp://` and `http://` URLs are HTTP.
+    /// socket; `tcp://` and `http://` URLs are HTTP, `https://` URLs HTTP over TLS.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let text = text.trim();
         if let Some(rest) = text.strip_prefix("tcp://").or_else(|| text.strip_prefix("http://")) {
-            return HttpBase::parse(rest).map(Self::Http);
+            return HttpBase::parse(rest, false).map(Self::Http);
+        }
+        if let Some(rest) = text.strip_prefix("https://") {
+            return HttpBase::parse(rest, true).map(Self::Http);
         }
         if let Some(path) = text.strip_prefix("unix://").or_else(|| text.strip_prefix("file://")) {
             return Ok(Self::Unix(PathBuf::from(path)));
         }
         if text.contains("://") {
-            return Err(Error::invalid(format!("unsupported plugin address '{text}': want a socket path or http://")));
+            return Err(Error::invalid(format!(
+                "unsupported plugin address '{text}': want a socket path, http:// or https://"
+            )));
         }
         Ok(Self::Unix(PathBuf::from(text)))
     }
@@ -59,24 +65,39 @@ pub struct HttpBase {
     pub authority: String,
     /// The path prefix, starting and ending with `/` (just `/` without a mux).
     pub prefix: String,
+    /// Whether the connection is TLS (`https://`).
+    pub tls: bool,
 }
 
 impl HttpBase {
-    /// Reads `host:port[/path]` (what follows `http://`).
-    fn parse(rest: &str) -> Result<Self, Error> {
+    /// The base of `url` (`http://host:port[/path]` or `https://...`) with `plugin` appended to
+    /// its path: where a mux at `url` serves that plugin.
+    pub fn through_mux(url: &str, plugin: &str) -> Result<Self, Error> {
+        match Address::parse(url)? {
+            Address::Http(base) => Ok(Self { prefix: format!("{}{plugin}/", base.prefix), ..base }),
+            _ => Err(Error::invalid(format!("'{url}' is not an http:// or https:// URL"))),
+        }
+    }
+
+    /// Reads `host:port[/path]` (what follows `http://`, or `https://` when `tls`).
+    fn parse(rest: &str, tls: bool) -> Result<Self, Error> {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         if authority.is_empty() {
-            return Err(Error::invalid(format!("invalid plugin address 'http://{rest}': no host")));
+            return Err(Error::invalid(format!("invalid plugin address '{}{rest}': no host", scheme(tls))));
         }
         let path = path.trim_matches('/');
         let prefix = if path.is_empty() { "/".to_owned() } else { format!("/{path}/") };
-        Ok(Self { authority: authority.to_owned(), prefix })
+        Ok(Self { authority: authority.to_owned(), prefix, tls })
     }
+}
+
+fn scheme(tls: bool) -> &'static str {
+    if tls { "https://" } else { "http://" }
 }
 
 impl fmt::Display for HttpBase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.prefix)
+        write!(f, "{}{}{}", scheme(self.tls), self.authority, self.prefix)
     }
 }
 
@@ -134,8 +155,23 @@ mod tests {
         let tcp = Address::parse("tcp://10.0.0.1:24865\n").unwrap();
         assert_eq!(tcp.to_string(), "http://10.0.0.1:24865/");
         let mux = Address::parse("http://mux:24864/group").unwrap();
-        assert_eq!(mux, Address::Http(HttpBase { authority: "mux:24864".into(), prefix: "/group/".into() }));
-        assert!(Address::parse("https://x").is_err());
+        assert_eq!(
+            mux,
+            Address::Http(HttpBase { authority: "mux:24864".into(), prefix: "/group/".into(), tls: false })
+        );
+        let tls = Address::parse("https://mux:24864").unwrap();
+        assert_eq!(tls.to_string(), "https://mux:24864/");
+        assert!(Address::parse("ftp://x").is_err());
         assert!(Address::parse("http:///x").is_err());
+        assert!(Address::parse("https:///x").is_err());
+    }
+
+    #[test]
+    fn a_plugin_through_a_mux_sits_under_the_muxs_path() {
+        let base = HttpBase::through_mux("https://10.0.0.1:24864/", "group").unwrap();
+        assert_eq!(base.to_string(), "https://10.0.0.1:24864/group/");
+        assert!(base.tls);
+        assert_eq!(HttpBase::through_mux("http://m:1/edge", "vanilla").unwrap().prefix, "/edge/vanilla/");
+        assert!(HttpBase::through_mux("/run/infrakit/plugins", "group").is_err());
     }
 }

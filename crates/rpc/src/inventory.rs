@@ -44,7 +44,8 @@ pub fn qualified_name(plugin: &str, object: &str) -> String {
 /// Asks every plugin in `dir` what it serves, sorted by plugin name.
 pub async fn plugin_info(dir: &Path) -> Result<Vec<PluginInfo>> {
     let endpoints = discovery::list(dir)?;
-    let options = ClientOptions { timeout: PROBE_TIMEOUT.min(ClientOptions::from_env().timeout), bearer_token: None };
+    let defaults = ClientOptions::from_env();
+    let options = ClientOptions { timeout: PROBE_TIMEOUT.min(defaults.timeout), ..defaults };
     Ok(join_all(endpoints.into_values().map(|endpoint| probe(endpoint, options.clone()))).await)
 }
 

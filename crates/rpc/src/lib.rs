@@ -34,6 +34,7 @@ mod lookup;
 mod server;
 pub mod service;
 mod services;
+pub mod tls;
 pub mod wire;
 
 pub use claim::{PLUGINS_DIR_ENV, PidDisplay, ServeError, plugins_dir};

@@ -33,10 +33,7 @@ impl Remote {
         let Some(host) = &self.host else {
             return Ok(RemoteLookup::new(plugins_dir()).client(&plugin.parse()?)?);
         };
-        let Some(rest) = host.strip_prefix("http://") else {
-            bail!("--host must be an http:// URL, not '{host}'");
-        };
-        let base = HttpBase { authority: rest.trim_end_matches('/').to_owned(), prefix: format!("/{plugin}/") };
+        let base = HttpBase::through_mux(host, plugin).context("invalid --host")?;
         let options = ClientOptions { bearer_token: self.token.clone(), ..ClientOptions::from_env() };
         Ok(Client::with_options(plugin, Address::Http(base), options)?)
     }

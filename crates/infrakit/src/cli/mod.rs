@@ -35,8 +35,9 @@ pub struct Cli {
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
 
-    /// A remote manager's URL (`http://host:port`, its --listen address), for the group,
-    /// history, diff, rollback and plan commands.
+    /// A remote manager's URL (`http://host:port`, its --listen address; `https://` when it
+    /// serves TLS, trusting the PEM certificates in $INFRAKIT_TLS_CA, else the system's), for the
+    /// group, history, diff, rollback and plan commands.
     #[arg(long, global = true, env = "INFRAKIT_HOST", value_name = "URL")]
     pub host: Option<String>,
 

@@ -1,6 +1,6 @@
 //! Remote access through the real binary: requests without the token or with a wrong one are
-//! refused with 401, the CLI works with the right one, a follower forwards to the leader, and
-//! with a certificate and key the mux speaks TLS only.
+//! refused with 401, the CLI works with the right one, a follower forwards to the leader (over
+//! TLS too), and with a certificate and key the mux speaks TLS only, to curl and to the CLI.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -93,11 +93,24 @@ fn the_token_is_required_and_the_cli_uses_it() {
 
 #[test]
 fn a_follower_forwards_to_the_leader() {
+    forwards_to_the_leader(false);
+}
+
+#[test]
+fn a_follower_forwards_to_the_leader_over_tls() {
+    forwards_to_the_leader(true);
+}
+
+/// Two managers on one etcd; a commit through the follower's mux reaches the leader. With `tls`
+/// both serve TLS with one certificate for 127.0.0.1, and trust it as their own.
+fn forwards_to_the_leader(tls: bool) {
     let etcd = start_etcd();
     let endpoints = etcd.endpoints.join(",");
     let token = "shared-cluster-token";
     let homes: Vec<Home> = (0..2).map(|_| Home::create()).collect();
     let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let (cert, key) = self_signed(&homes[0]);
+    let scheme = if tls { "https" } else { "http" };
     let mut managers = Vec::new();
     for (home, port) in homes.iter().zip(&ports) {
         let mut command = home.command_for(&["plugin", "start", "manager", "file", "vanilla"]);
@@ -105,10 +118,13 @@ fn a_follower_forwards_to_the_leader() {
             .env("INFRAKIT_MANAGER_STORE", "etcd")
             .env("INFRAKIT_ETCD_ENDPOINTS", &endpoints)
             .env("INFRAKIT_MANAGER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("INFRAKIT_ADVERTISE", format!("http://127.0.0.1:{port}"))
+            .env("INFRAKIT_ADVERTISE", format!("{scheme}://127.0.0.1:{port}"))
             .env("INFRAKIT_TOKEN", token)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if tls {
+            command.env("INFRAKIT_TLS_CERT", &cert).env("INFRAKIT_TLS_KEY", &key);
+        }
         managers.push(Reaped(command.spawn().unwrap()));
         home.wait_for_socket("group");
     }
@@ -119,11 +135,18 @@ fn a_follower_forwards_to_the_leader() {
         leader.is_some()
     });
     let follower = 1 - leader.unwrap();
-    let follower_url = format!("http://127.0.0.1:{}", ports[follower]);
-    let (_, body) = options(ports[follower], Some(&format!("Bearer {token}")));
+    let follower_url = format!("{scheme}://127.0.0.1:{}", ports[follower]);
+    let body = match tls {
+        true => curl_tls(ports[follower], &cert, Some(token)).1,
+        false => options(ports[follower], Some(&format!("Bearer {token}"))).1,
+    };
     assert!(body.starts_with(r#"{"Leader":true"#), "the follower answers with the leader's view: {body}");
     let outside = Home::create();
-    let rolled = outside.run(&["--host", &follower_url, "--token", token, "rollback", "web", "1"]);
+    let rolled = outside
+        .command_for(&["--host", &follower_url, "--token", token, "rollback", "web", "1"])
+        .env("INFRAKIT_TLS_CA", &cert)
+        .output()
+        .unwrap();
     assert!(rolled.status.success(), "{}", String::from_utf8_lossy(&rolled.stderr));
     let direct = homes[follower].run(&["rollback", "web", "1"]);
     assert!(String::from_utf8_lossy(&direct.stderr).contains("not a leader"), "only the forward reached the leader");
@@ -145,9 +168,8 @@ fn curl_tls(port: u16, ca: &str, token: Option<&str>) -> (String, String) {
     (status.to_owned(), body.to_owned())
 }
 
-#[test]
-fn tls_serves_only_tls_and_still_needs_the_token() {
-    let home = Home::create();
+/// A self-signed certificate for 127.0.0.1 and its key, in `home`: their paths.
+fn self_signed(home: &Home) -> (String, String) {
     let (cert, key) = (home.path().join("cert.pem"), home.path().join("key.pem"));
     let made = std::process::Command::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
@@ -160,9 +182,15 @@ fn tls_serves_only_tls_and_still_needs_the_token() {
         .status()
         .expect("openssl is installed");
     assert!(made.success());
+    (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned())
+}
+
+#[test]
+fn tls_serves_only_tls_and_still_needs_the_token() {
+    let home = Home::create();
+    let (cert, key) = self_signed(&home);
     let port = free_port();
     let file = stack(&home);
-    let (cert, key) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
     let listen = format!("127.0.0.1:{port}");
     let up = Reaped(
         home.command_for(&["up", &file, "--listen", &listen, "--tls-cert", &cert, "--tls-key", &key])
@@ -178,6 +206,25 @@ fn tls_serves_only_tls_and_still_needs_the_token() {
     let (status, body) = curl_tls(port, &cert, Some(&token));
     assert_eq!((status.as_str(), body.as_str()), ("200", r#"{"Leader":true,"Plugins":["file","group","vanilla"]}"#));
     assert!(plain_is_refused(port), "plain HTTP gets no answer from the TLS port");
+
+    let elsewhere = Home::create();
+    let url = format!("https://127.0.0.1:{port}");
+    let cli = |trust: Option<&str>, url: &str| {
+        let mut command = elsewhere.command_for(&["--host", url, "--token", &token, "group", "ls", "-q"]);
+        command.env_remove("INFRAKIT_TLS_CA");
+        if let Some(ca) = trust {
+            command.env("INFRAKIT_TLS_CA", ca);
+        }
+        command.output().unwrap()
+    };
+    eventually("the CLI lists the group over TLS", || {
+        String::from_utf8_lossy(&cli(Some(&cert), &url).stdout) == "web\n"
+    });
+    let untrusted = cli(None, &url);
+    let error = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success() && error.contains("certificate"), "an unknown issuer is refused: {error}");
+    let plain = cli(Some(&cert), &format!("http://127.0.0.1:{port}"));
+    assert!(!plain.status.success(), "plain HTTP to the TLS port fails");
     stop(up);
 }
 

@@ -17,6 +17,7 @@ mod subscribe;
 mod typed;
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,7 @@ use serde_json::value::RawValue;
 
 use crate::discovery::Address;
 use crate::envelope::{INVALID_REQUEST, PARSE_ERROR};
+use crate::tls;
 use crate::wire::handshake::{HelloRequest, HelloResponse};
 use pool::{Pool, Target};
 
@@ -60,18 +62,26 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Sent as `Authorization: Bearer <token>` to HTTP addresses (a remote mux).
     pub bearer_token: Option<String>,
+    /// PEM files of the certificates trusted for `https://` addresses; none means the system's
+    /// roots.
+    pub trusted: Vec<PathBuf>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        Self { timeout: DEFAULT_TIMEOUT, bearer_token: None }
+        Self { timeout: DEFAULT_TIMEOUT, bearer_token: None, trusted: Vec::new() }
     }
 }
 
 impl ClientOptions {
-    /// The defaults, with the timeout from `INFRAKIT_CLIENT_TIMEOUT` if it is set.
+    /// The defaults, with the timeout from `INFRAKIT_CLIENT_TIMEOUT` and the trusted
+    /// certificates from `INFRAKIT_TLS_CA`, if they are set.
     pub fn from_env() -> Self {
-        Self { timeout: timeout_from(std::env::var(TIMEOUT_ENV).ok().as_deref()), bearer_token: None }
+        Self {
+            timeout: timeout_from(std::env::var(TIMEOUT_ENV).ok().as_deref()),
+            bearer_token: None,
+            trusted: tls::trusted_from_env(),
+        }
     }
 }
 
@@ -109,6 +119,14 @@ struct Inner {
     verified: Mutex<HashSet<InterfaceSpec>>,
 }
 
+/// How requests reach the plugin: where they go, the path they are posted to, and their headers.
+struct Connection {
+    target: Target,
+    path: String,
+    host: HeaderValue,
+    authorization: Option<HeaderValue>,
+}
+
 impl Client {
     /// A client of the plugin at `address`, named `plugin` in errors, with options from the
     /// environment.
@@ -116,12 +134,25 @@ impl Client {
         Self::with_options(plugin, address, ClientOptions::from_env())
     }
 
-    /// A client of the plugin at `address` with explicit options.
+    /// A client of the plugin at `address` with explicit options. Fails on an address that
+    /// cannot be a `Host` header, and, for `https://`, on certificates that cannot be read.
     pub fn with_options(plugin: impl Into<String>, address: Address, options: ClientOptions) -> Result<Self, Error> {
-        let host = match &address {
-            Address::Unix(_) => UNIX_HOST,
-            Address::Http(base) => HeaderValue::from_str(&base.authority)
-                .map_err(|_| Error::invalid(format!("invalid plugin address {address}")))?,
+        let (host, target, path) = match &address {
+            Address::Unix(path) => (UNIX_HOST, Target::Unix(path.clone()), "/".to_owned()),
+            Address::Http(base) => {
+                let host = HeaderValue::from_str(&base.authority)
+                    .map_err(|_| Error::invalid(format!("invalid plugin address {address}")))?;
+                let authority = base.authority.clone();
+                let target = match base.tls {
+                    true => Target::Tls(
+                        authority.clone(),
+                        tls::server_name(&authority)?,
+                        tls::client_config(&options.trusted)?,
+                    ),
+                    false => Target::Tcp(authority),
+                };
+                (host, target, base.prefix.clone())
+            }
         };
         let authorization = match &options.bearer_token {
             Some(token) => Some(
@@ -130,27 +161,25 @@ impl Client {
             ),
             None => None,
         };
-        Ok(Self::assemble(plugin.into(), address, host, authorization, options.timeout))
+        let connection = Connection { target, path, host, authorization };
+        Ok(Self::assemble(plugin.into(), address, connection, options.timeout))
     }
 
     /// The client of a unix socket, named by its path, with options from the environment.
-    pub fn unix(socket: impl Into<std::path::PathBuf>) -> Self {
+    pub fn unix(socket: impl Into<PathBuf>) -> Self {
         let socket = socket.into();
-        let plugin = socket.display().to_string();
-        Self::assemble(plugin, Address::Unix(socket), UNIX_HOST, None, ClientOptions::from_env().timeout)
+        let connection = Connection {
+            target: Target::Unix(socket.clone()),
+            path: "/".to_owned(),
+            host: UNIX_HOST,
+            authorization: None,
+        };
+        let timeout = ClientOptions::from_env().timeout;
+        Self::assemble(socket.display().to_string(), Address::Unix(socket), connection, timeout)
     }
 
-    fn assemble(
-        plugin: String,
-        address: Address,
-        host: HeaderValue,
-        authorization: Option<HeaderValue>,
-        timeout: Duration,
-    ) -> Self {
-        let (target, path) = match &address {
-            Address::Unix(path) => (Target::Unix(path.clone()), "/".to_owned()),
-            Address::Http(base) => (Target::Tcp(base.authority.clone()), base.prefix.clone()),
-        };
+    fn assemble(plugin: String, address: Address, connection: Connection, timeout: Duration) -> Self {
+        let Connection { target, path, host, authorization } = connection;
         let inner = Inner {
             plugin,
             pool: Pool::new(target),

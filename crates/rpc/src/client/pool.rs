@@ -16,8 +16,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::ClientConfig;
 
 /// Idle connections kept per plugin: enough for the concurrency a controller or the CLI drives
 /// at one plugin; connections beyond it close after their call.
@@ -28,6 +33,8 @@ pub(crate) const MAX_IDLE_CONNECTIONS: usize = 16;
 pub(crate) enum Target {
     Unix(PathBuf),
     Tcp(String),
+    /// `host:port`, the name its certificate must carry, and what the client trusts.
+    Tls(String, ServerName<'static>, Arc<ClientConfig>),
 }
 
 /// The connections of one client.
@@ -92,11 +99,11 @@ impl Pool {
     pub(crate) async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
         match &self.target {
             Target::Unix(path) => handshake(UnixStream::connect(path).await.map_err(TransportError::Connect)?).await,
-            Target::Tcp(authority) => {
-                let stream = TcpStream::connect(authority.as_str()).await.map_err(TransportError::Connect)?;
-                // Calls are small request/response pairs: send them now rather than batching.
-                stream.set_nodelay(true).map_err(TransportError::Connect)?;
-                handshake(stream).await
+            Target::Tcp(authority) => handshake(tcp(authority).await?).await,
+            Target::Tls(authority, name, config) => {
+                let stream = tcp(authority).await?;
+                let connector = TlsConnector::from(config.clone());
+                handshake(connector.connect(name.clone(), stream).await.map_err(TransportError::Connect)?).await
             }
         }
     }
@@ -115,6 +122,13 @@ impl Pool {
         // Held only for a push or a pop; a panic cannot leave the list inconsistent.
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+async fn tcp(authority: &str) -> Result<TcpStream, TransportError> {
+    let stream = TcpStream::connect(authority).await.map_err(TransportError::Connect)?;
+    // Calls are small request/response pairs: send them now rather than batching.
+    stream.set_nodelay(true).map_err(TransportError::Connect)?;
+    Ok(stream)
 }
 
 async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, TransportError>
