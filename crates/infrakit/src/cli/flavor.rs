@@ -3,14 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use infrakit_rpc::{RemoteLookup, plugins_dir};
-use infrakit_spi::flavor::Health;
+use infrakit_rpc::FlavorClient;
+use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::group::{AllocationMethod, GroupId, Index};
 use infrakit_spi::instance::{Description, LogicalId, Spec};
-use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 
+use super::history::Remote;
 use super::{AllocationArgs, FlavorCommand};
 use crate::input::read_document;
 use crate::output::{Format, Table, print, tags_cell};
@@ -25,9 +25,11 @@ impl AllocationArgs {
     }
 }
 
-pub async fn run(name: &str, command: FlavorCommand, format: Format) -> Result<ExitCode> {
+/// Runs `command` against the flavor plugin `name`: on this machine, or through the remote
+/// manager's mux with `--host`.
+pub async fn run(name: &str, command: FlavorCommand, remote: &Remote, format: Format) -> Result<ExitCode> {
     let name: PluginName = name.parse()?;
-    let plugin = RemoteLookup::new(plugins_dir()).flavor(&name)?;
+    let plugin = FlavorClient::new(remote.client_for(name.lookup())?, &name);
     match command {
         FlavorCommand::Validate { file, allocation } => {
             let properties: Value = read_document(&file)?;

@@ -3,19 +3,21 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use infrakit_rpc::{RemoteLookup, plugins_dir};
-use infrakit_spi::instance::{DestroyContext, InstanceId, Spec};
-use infrakit_spi::lookup::PluginLookup;
+use infrakit_rpc::InstanceClient;
+use infrakit_spi::instance::{DestroyContext, InstanceId, InstancePlugin, Spec};
 use infrakit_spi::types::{PluginName, Tags};
 use serde_json::Value;
 
 use super::InstanceCommand;
+use super::history::Remote;
 use crate::input::read_document;
 use crate::output::{Format, Table, print, tags_cell};
 
-pub async fn run(name: &str, command: InstanceCommand, format: Format) -> Result<ExitCode> {
+/// Runs `command` against the instance plugin `name`: on this machine, or through the remote
+/// manager's mux with `--host`.
+pub async fn run(name: &str, command: InstanceCommand, remote: &Remote, format: Format) -> Result<ExitCode> {
     let name: PluginName = name.parse()?;
-    let plugin = RemoteLookup::new(plugins_dir()).instance(&name)?;
+    let plugin = InstanceClient::new(remote.client_for(name.lookup())?, &name);
     match command {
         InstanceCommand::Describe { tags, properties, quiet } => {
             let tags: Tags = tags.into_iter().collect();

@@ -36,8 +36,8 @@ pub struct Cli {
     pub output: Format,
 
     /// A remote manager's URL (`http://host:port`, its --listen address; `https://` when it
-    /// serves TLS, trusting the PEM certificates in $INFRAKIT_TLS_CA, else the system's), for the
-    /// group, history, diff, rollback and plan commands.
+    /// serves TLS, trusting the PEM certificates in $INFRAKIT_TLS_CA, else the system's): the
+    /// group, instance, flavor, history, diff, rollback and plan commands go through it.
     #[arg(long, global = true, env = "INFRAKIT_HOST", value_name = "URL")]
     pub host: Option<String>,
 
@@ -333,8 +333,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let remote = history::Remote { host: cli.host, token: cli.token };
     match cli.command {
         Command::Plugin(command) => plugin::run(command, cli.output).await,
-        Command::Instance { name, command } => instance::run(&name, command, cli.output).await,
-        Command::Flavor { name, command } => flavor::run(&name, command, cli.output).await,
+        Command::Instance { name, command } => instance::run(&name, command, &remote, cli.output).await,
+        Command::Flavor { name, command } => flavor::run(&name, command, &remote, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, &remote, cli.output).await,
         Command::Up { file, store, etcd_endpoints, lease_ttl, listen, tls_cert, tls_key } => {
             let store = StoreChoice::new(store.as_deref(), etcd_endpoints.as_deref(), lease_ttl.as_deref())?;

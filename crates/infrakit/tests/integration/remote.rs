@@ -86,6 +86,12 @@ fn the_token_is_required_and_the_cli_uses_it() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
     let groups = elsewhere.ok(&["--host", &host, "--token", &token, "group", "ls", "-q"]);
     assert_eq!(groups, "web\n", "group commands reach the remote manager too");
+    eventually("the member is listed through the mux", || {
+        elsewhere.ok(&["--host", &host, "--token", &token, "instance", "file", "describe", "-q"]).lines().count() == 1
+    });
+    let valid = elsewhere.write("vanilla.json", "{}");
+    let checked = elsewhere.ok(&["--host", &host, "--token", &token, "flavor", "vanilla", "validate", &valid]);
+    assert_eq!(checked, "valid\n", "flavor commands too");
     let refused = elsewhere.run(&["--host", &host, "--token", "wrong", "group", "ls"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{refused:?}");
     stop(up);
