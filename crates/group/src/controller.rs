@@ -21,6 +21,7 @@ use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::{Error, Result};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::authority::{Authority, Unconditional};
 use crate::events::{GroupEvent, WallClock};
 use crate::explain;
 use crate::group::{Command, Context, GroupTask, Handle, RolloutOp, Shared, chain};
@@ -55,6 +56,8 @@ pub struct Options {
     /// Where groups keep what tags cannot carry. In memory by default; give a
     /// [`FileJournal`](crate::journal::FileJournal) to survive a crash without doubling.
     pub journal: Arc<dyn Journal>,
+    /// Whether the controller may act now; a manager gives its leadership lease.
+    pub authority: Arc<dyn Authority>,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             max_parallel: 0,
             self_id: None,
             journal: Arc::new(MemoryJournal::default()),
+            authority: Arc::new(Unconditional),
         }
     }
 }
@@ -134,6 +138,7 @@ impl GroupController {
             poll_interval: options.poll_interval,
             max_parallel: options.max_parallel,
             clock: WallClock::new(),
+            authority: options.authority,
         };
         Self {
             inner: Arc::new(Inner {

@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::authority::Authority;
 use crate::decide::decide;
 use crate::events::{EventLog, GroupEvent, WallClock};
 use crate::execute::{Executor, Outcome};
@@ -50,6 +51,8 @@ pub struct Context {
     pub max_parallel: u64,
     /// Stamps events.
     pub clock: WallClock,
+    /// Whether passes may act now.
+    pub authority: Arc<dyn Authority>,
 }
 
 /// A rollout control.
@@ -512,9 +515,13 @@ impl GroupTask {
         }
     }
 
-    /// One pass: observe, decide, journal, execute.
+    /// One pass: observe, decide, journal, execute; nothing while the controller may not act.
     async fn reconcile(&mut self) {
         let now = Instant::now();
+        if !self.context.authority.may_act() {
+            self.hold();
+            return;
+        }
         let observed = match observe(&self.target).await {
             Ok(observed) => observed,
             Err(e) => {
@@ -542,6 +549,11 @@ impl GroupTask {
             self.stable = Some(self.target.clone());
         }
         self.journal(&mut actions, now).await;
+        // Observing and journaling wait on others: leadership may have lapsed meanwhile.
+        if !actions.is_empty() && !self.context.authority.may_act() {
+            self.hold();
+            return;
+        }
         for action in actions {
             self.executor.run(action, self.target.clone());
         }
@@ -556,6 +568,17 @@ impl GroupTask {
             last_error: self.memory.last_error.clone(),
             decisions: Vec::new(),
         };
+    }
+
+    /// Says that the group is held: its controller may not act now.
+    fn hold(&mut self) {
+        const HELD: &str = "holding: this controller's leadership is not confirmed";
+        let mut snapshot = self.shared.lock();
+        if snapshot.status.waiting.iter().all(|w| w != HELD) {
+            tracing::warn!(group = %self.id, "{HELD}");
+        }
+        snapshot.converged = false;
+        snapshot.status.waiting = vec![HELD.to_owned()];
     }
 
     /// Restores the stable spec after a failed rollout.

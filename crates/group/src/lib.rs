@@ -7,6 +7,7 @@
 //! [`GroupController`], an [`infrakit_spi::group::GroupPlugin`].
 //!
 //! # Layout
+//! - [`authority`]: whether the controller may act now (a manager's lease).
 //! - [`controller`]: the plugin: the Group methods, rollout control, options, events.
 //! - [`group`]: one task per group, the only writer of its memory.
 //! - [`listen`]: changes an instance plugin pushes, which ask for a pass before the poll.
@@ -25,6 +26,7 @@
 //! - [`events`]: decisions as events, logged per group and broadcast.
 //! - [`explain`]: the original's commit texts.
 
+pub mod authority;
 pub mod brakes;
 pub mod controller;
 pub mod decide;

@@ -5,8 +5,10 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use infrakit_group::authority::Authority;
 use infrakit_group::{FileJournal, GroupController, Journal, MemoryJournal, Options};
 use infrakit_spi::flavor::Health;
 use infrakit_spi::group::{CONFIG_HASH_TAG, GroupId, GroupPlugin, Phase, RolloutState};
@@ -596,4 +598,36 @@ async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
     cloud.kill(cloud.live()[0].id.as_str());
     tokio::time::sleep(PROMPTLY).await;
     assert_eq!(cloud.provisions(), provisions + 1, "a long-lived replacement's death is no crash loop");
+}
+
+/// An authority the test grants and withdraws, as a manager's lease would.
+struct Lease(AtomicBool);
+
+impl Authority for Lease {
+    fn may_act(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_controller_without_authority_holds_and_acts_once_it_has_it_again() {
+    let cloud = Cloud::default();
+    let lease = Arc::new(Lease(AtomicBool::new(true)));
+    let c = cloud.controller_with(Options { poll_interval: POLL, authority: lease.clone(), ..Options::default() });
+    c.commit_group(sized(2, "v1", json!({})), false).await.unwrap();
+    until(&c, "g", POLL, 10, |d| d.converged && d.instances.len() == 2).await;
+
+    // Frozen past its lease: whatever it sees, it does nothing.
+    lease.0.store(false, Ordering::SeqCst);
+    let provisions = cloud.provisions();
+    cloud.remove(cloud.live()[0].id.as_str());
+    polls(POLL, 5).await;
+    assert_eq!((cloud.provisions(), cloud.count()), (provisions, 1), "nothing done without authority");
+    let d = c.describe_group(&id("g")).await.unwrap();
+    assert!(!d.converged);
+    assert!(d.status.unwrap().waiting.iter().any(|w| w.contains("leadership is not confirmed")));
+
+    lease.0.store(true, Ordering::SeqCst);
+    until(&c, "g", POLL, 10, |d| d.converged && d.instances.len() == 2).await;
+    assert_eq!(cloud.provisions(), provisions + 1);
 }

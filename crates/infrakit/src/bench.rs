@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use infrakit_flavors::Vanilla;
-use infrakit_group::{GroupController, MemoryJournal, Options};
+use infrakit_group::{GroupController, Options};
 use infrakit_provider_local::{Knobs, Simulator, SimulatorOptions};
 use infrakit_rpc::RemoteLookup;
 use infrakit_spi::duration::GoDuration;
@@ -37,8 +37,7 @@ impl Bench {
         registry.register("simulator", Objects { instances: simulator.objects(), ..Objects::default() });
         registry
             .register("vanilla", Objects { flavors: vec![(String::new(), Arc::new(Vanilla))], ..Objects::default() });
-        let options =
-            Options { poll_interval, max_parallel: 0, self_id: None, journal: Arc::new(MemoryJournal::default()) };
+        let options = Options { poll_interval, ..Options::default() };
         Self { controller: GroupController::new(registry, options) }
     }
 

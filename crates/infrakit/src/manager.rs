@@ -109,6 +109,7 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
     };
     let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
     options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));
+    options.authority = leadership.authority();
     let controller = GroupController::new(registry.clone(), options);
     let manager = Manager::new(store, Arc::new(controller.clone()), leadership.as_ref(), Some(location));
     let following = manager.clone();

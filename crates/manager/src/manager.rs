@@ -390,6 +390,9 @@ mod tests {
         fn watch(&self) -> watch::Receiver<Role> {
             self.0.subscribe()
         }
+        fn authority(&self) -> Arc<dyn infrakit_group::authority::Authority> {
+            Arc::new(infrakit_group::authority::Unconditional)
+        }
     }
 
     fn leader() -> Role {

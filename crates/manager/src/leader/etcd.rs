@@ -9,6 +9,7 @@
 //! elected. Followers retry the election a few times per TTL, so a new leader is acting within
 //! about a TTL of the old one's death.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
@@ -16,7 +17,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tracing::{info, warn};
 
-use super::{Leadership, Role};
+use infrakit_group::authority::Authority;
+
+use super::{Leadership, LeaseAuthority, Role};
 use crate::store::Fence;
 
 /// The default lease TTL: a new leader acts within about this long after the old one dies.
@@ -30,21 +33,27 @@ const BEATS_PER_TTL: u32 = 5;
 /// Leadership from an etcd election.
 pub struct EtcdLeadership {
     role: watch::Sender<Role>,
+    authority: Arc<LeaseAuthority>,
 }
 
 impl EtcdLeadership {
     /// Campaigns for `key` with `location` as its value, until the process ends.
     pub fn start(client: Client, key: String, location: String, ttl: Duration) -> Self {
         let role = watch::Sender::new(Role::Follower { leader: None });
-        let campaign = Campaign { client, key, location, ttl, role: role.clone() };
+        let authority = Arc::new(LeaseAuthority::default());
+        let campaign = Campaign { client, key, location, ttl, role: role.clone(), authority: authority.clone() };
         tokio::spawn(campaign.run());
-        Self { role }
+        Self { role, authority }
     }
 }
 
 impl Leadership for EtcdLeadership {
     fn watch(&self) -> watch::Receiver<Role> {
         self.role.subscribe()
+    }
+
+    fn authority(&self) -> Arc<dyn Authority> {
+        self.authority.clone()
     }
 }
 
@@ -54,6 +63,8 @@ struct Campaign {
     location: String,
     ttl: Duration,
     role: watch::Sender<Role>,
+    /// Valid until [`STEP_DOWN_AFTER`] of the TTL past the last acknowledged keep-alive.
+    authority: Arc<LeaseAuthority>,
 }
 
 impl Campaign {
@@ -75,6 +86,7 @@ impl Campaign {
     }
 
     fn follow(&self, leader: Option<String>) {
+        self.authority.revoke();
         self.role.send_if_modified(|role| {
             let next = Role::Follower { leader: leader.clone() };
             if let Role::Leader { .. } = role {
@@ -109,6 +121,7 @@ impl Campaign {
         }
         let fence = Fence(response.header().map_or(0, |h| h.revision()));
         info!(fence = fence.0, "elected leader");
+        self.authority.confirm(granted_at + self.ttl.mul_f64(STEP_DOWN_AFTER));
         self.role.send_replace(Role::Leader { fence });
         let result = self.keep(lease, granted_at).await;
         self.follow(None);
@@ -139,7 +152,10 @@ impl Campaign {
                 stream.message().await
             };
             match timeout(beat_interval, beat).await {
-                Ok(Ok(Some(answer))) if answer.ttl() > 0 => acknowledged = sent,
+                Ok(Ok(Some(answer))) if answer.ttl() > 0 => {
+                    acknowledged = sent;
+                    self.authority.confirm(sent + step_down_after);
+                }
                 Ok(Ok(Some(_))) => {
                     warn!("the leader lease expired");
                     return Ok(());
