@@ -124,6 +124,16 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Commits `spec` through whichever manager accepts it (the leader, once elected); its index.
+pub fn commit_on_the_leader(homes: &[Home], spec: &str) -> usize {
+    let mut leader = None;
+    eventually("one manager accepts the commit", || {
+        leader = homes.iter().position(|home| home.run(&["group", "commit", spec]).status.success());
+        leader.is_some()
+    });
+    leader.unwrap_or_default()
+}
+
 /// A manager acts when its controller manages the group.
 fn acting(home: &Home) -> bool {
     let out = home.run(&["group", "ls", "-q"]);
@@ -142,12 +152,7 @@ fn three_managers_on_three_etcd_members_fail_over_and_heal() {
         "ID: web\nProperties:\n  Allocation: {Size: 3}\n  Instance: {Plugin: file, Properties: {Note: v1}}\n  Flavor: {Plugin: vanilla}\n",
     );
 
-    let mut leader = None;
-    eventually("one manager accepts the commit", || {
-        leader = homes.iter().position(|home| home.run(&["group", "commit", &spec]).status.success());
-        leader.is_some()
-    });
-    let leader = leader.unwrap();
+    let leader = commit_on_the_leader(&homes, &spec);
     for (i, home) in homes.iter().enumerate().filter(|(i, _)| *i != leader) {
         let refused = home.run(&["group", "commit", &spec]);
         assert!(!refused.status.success(), "manager {i} is not the leader");
@@ -220,12 +225,7 @@ fn a_leader_cut_off_from_etcd_stops_before_another_starts() {
         "web.yml",
         "ID: web\nProperties:\n  Allocation: {Size: 2}\n  Instance: {Plugin: file}\n  Flavor: {Plugin: vanilla}\n",
     );
-    let mut leader = None;
-    eventually("one manager accepts the commit", || {
-        leader = homes.iter().position(|home| home.run(&["group", "commit", &spec]).status.success());
-        leader.is_some()
-    });
-    let leader = leader.unwrap();
+    let leader = commit_on_the_leader(&homes, &spec);
     eventually("two instances", || files(shared.path()).len() == 2);
 
     let member = Pid::from_raw(etcd.members[leader].id() as i32);
@@ -262,12 +262,8 @@ fn a_leader_frozen_past_its_lease_does_not_act_when_it_wakes() {
         "web.yml",
         "ID: web\nProperties:\n  Allocation: {Size: 2}\n  Instance: {Plugin: file}\n  Flavor: {Plugin: vanilla}\n",
     );
-    let mut leader = None;
-    eventually("one manager accepts the commit", || {
-        leader = homes.iter().position(|home| home.run(&["group", "commit", &spec]).status.success());
-        leader.is_some()
-    });
-    let (leader, successor) = (leader.unwrap(), 1 - leader.unwrap());
+    let leader = commit_on_the_leader(&homes, &spec);
+    let successor = 1 - leader;
     eventually("two instances", || files(shared.path()).len() == 2);
 
     // Frozen (SIGSTOP of the manager itself) while the other takes over and scales down: on

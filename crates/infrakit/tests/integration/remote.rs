@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::etcd_ha::{free_port, start_etcd};
+use crate::etcd_ha::{commit_on_the_leader, free_port, start_etcd};
 use crate::reap::Reaped;
 use crate::util::Home;
 
@@ -135,12 +135,7 @@ fn forwards_to_the_leader(tls: bool) {
         home.wait_for_socket("group");
     }
     let file = stack(&homes[0]);
-    let mut leader = None;
-    eventually("a leader accepts the commit", || {
-        leader = homes.iter().position(|home| home.run(&["group", "commit", &file]).status.success());
-        leader.is_some()
-    });
-    let follower = 1 - leader.unwrap();
+    let follower = 1 - commit_on_the_leader(&homes, &file);
     let follower_url = format!("{scheme}://127.0.0.1:{}", ports[follower]);
     let body = match tls {
         true => curl_tls(ports[follower], &cert, Some(token)).1,
