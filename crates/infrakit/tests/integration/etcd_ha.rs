@@ -24,7 +24,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 pub struct Etcd {
     members: Vec<Child>,
     pub endpoints: Vec<String>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Drop for Etcd {
@@ -55,12 +55,37 @@ impl Etcd {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    free_ports(1)[0]
 }
 
+/// `n` distinct ports free a moment ago: all held until all are found, so no two are the same.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    held.iter().map(|listener| listener.local_addr().unwrap().port()).collect()
+}
+
+/// How long a new cluster may take to answer before it is started again on other ports.
+const ETCD_STARTUP: Duration = Duration::from_secs(20);
+/// Starts of a cluster before giving up: a port taken by another process between its choice and
+/// etcd's bind leaves a member down and the cluster unhealthy for good.
+const ETCD_ATTEMPTS: usize = 3;
+
+/// A three-member etcd cluster on loopback, healthy.
 pub fn start_etcd() -> Etcd {
+    let mut failures = Vec::new();
+    for _ in 0..ETCD_ATTEMPTS {
+        match try_start_etcd() {
+            Ok(etcd) => return etcd,
+            Err(why) => failures.push(why),
+        }
+    }
+    panic!("etcd did not start in {ETCD_ATTEMPTS} attempts:\n{}", failures.join("\n"));
+}
+
+fn try_start_etcd() -> Result<Etcd, String> {
     let data = tempfile::tempdir().unwrap();
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let ports = free_ports(6);
+    let ports: Vec<(u16, u16)> = ports.chunks(2).map(|pair| (pair[0], pair[1])).collect();
     let cluster: Vec<String> =
         ports.iter().enumerate().map(|(i, (_, peer))| format!("n{i}=http://127.0.0.1:{peer}")).collect();
     let mut members = Vec::new();
@@ -82,15 +107,27 @@ pub fn start_etcd() -> Etcd {
         members.push(member);
     }
     let endpoints: Vec<String> = ports.iter().map(|(client, _)| format!("http://127.0.0.1:{client}")).collect();
-    let etcd = Etcd { members, endpoints, _data: data };
-    eventually("etcd answers", || {
-        Command::new("etcdctl")
+    let mut etcd = Etcd { members, endpoints, data };
+    let started = Instant::now();
+    loop {
+        let healthy = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &etcd.endpoints.join(","), "endpoint", "health"])
             .output()
-            .is_ok_and(|out| out.status.success())
-    });
-    etcd
+            .is_ok_and(|out| out.status.success());
+        if healthy {
+            return Ok(etcd);
+        }
+        let exited = etcd.members.iter_mut().position(|m| m.try_wait().ok().flatten().is_some());
+        if exited.is_some() || started.elapsed() > ETCD_STARTUP {
+            let logs: Vec<String> = (0..3)
+                .map(|i| std::fs::read_to_string(etcd.data.path().join(format!("n{i}.log"))).unwrap_or_default())
+                .map(|log| log.lines().rev().take(3).collect::<Vec<_>>().join(" | "))
+                .collect();
+            return Err(format!("member exited: {exited:?}; last log lines: {logs:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
