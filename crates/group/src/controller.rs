@@ -24,9 +24,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::authority::{Authority, Unconditional};
 use crate::events::{GroupEvent, WallClock};
 use crate::explain;
-use crate::group::{Command, Context, GroupTask, Handle, RolloutOp, Shared, chain};
+use crate::group::{Command, Context, GroupTask, Handle, RolloutOp, Shared};
 use crate::journal::{Journal, MemoryJournal};
 use crate::target::Target;
+use infrakit_spi::error::chain;
 
 /// The environment variable with the pass interval, a Go duration.
 pub const POLL_INTERVAL_ENV: &str = "INFRAKIT_GROUP_POLL_INTERVAL";

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use infrakit_spi::error::chain;
 use infrakit_spi::group::{GroupId, GroupStatus, RolloutStatus};
 use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId};
 use infrakit_spi::lookup::PluginLookup;
@@ -653,16 +654,4 @@ impl GroupTask {
         // Nobody listening is fine.
         let _ = self.context.events.send(event);
     }
-}
-
-/// An error and its sources, for messages that cross the wire as text.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

@@ -27,6 +27,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use infrakit_spi::changes::ChangeStream;
 use infrakit_spi::duration::GoDuration;
+use infrakit_spi::error::chain;
 use infrakit_spi::group::GROUP_TAG;
 use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, LogicalId, Spec};
 use infrakit_spi::types::Tags;
@@ -248,7 +249,7 @@ impl DockerPlugin {
         if !init.is_empty() {
             run_init(docker, container, init, self.inner.init_timeout)
                 .await
-                .map_err(|e| Error::failed(format!("container {container} removed: {}", error_chain(&e))))?;
+                .map_err(|e| Error::failed(format!("container {container} removed: {}", chain(&e))))?;
         }
         Ok(())
     }
@@ -314,17 +315,6 @@ fn health_of(status: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// An error and its causes on one line, since the wire carries only a message.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[async_trait]

@@ -23,9 +23,9 @@ use tracing::debug;
 
 use crate::atomic_write::{is_temporary, write_atomically};
 use crate::blocking::blocking;
-use crate::error_chain::error_chain;
 use crate::go_json::marshal_indent_flat;
 use crate::options::Environment;
+use infrakit_spi::error::chain;
 
 /// The original's variable for the folder of instance files.
 pub const DIR_ENV: &str = "INFRAKIT_INSTANCE_FILE_DIR";
@@ -96,8 +96,8 @@ enum FileError {
 impl From<FileError> for infrakit_spi::Error {
     fn from(error: FileError) -> Self {
         match error {
-            FileError::NotFound(_) => Self::not_found(error_chain(&error)),
-            _ => Self::failed(error_chain(&error)),
+            FileError::NotFound(_) => Self::not_found(chain(&error)),
+            _ => Self::failed(chain(&error)),
         }
     }
 }
@@ -269,7 +269,7 @@ fn instance_file_in(entry: &fs::DirEntry) -> Option<InstanceFile> {
             None
         }
         Err(e) => {
-            debug!(error = %error_chain(&e), "skipping: not an instance file");
+            debug!(error = %chain(&e), "skipping: not an instance file");
             None
         }
     }

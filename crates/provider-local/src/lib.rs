@@ -18,7 +18,6 @@
 
 mod atomic_write;
 mod blocking;
-mod error_chain;
 pub mod file;
 mod go_json;
 pub mod options;

@@ -72,3 +72,30 @@ impl Error {
         }
     }
 }
+
+/// An error and each of its sources on one line, separated by `: `: the wire carries only a
+/// message, so a backend's error is written out whole when it becomes an [`Error`].
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write {0}")]
+    struct Outer(&'static str, #[source] std::io::Error);
+
+    #[test]
+    fn a_chain_joins_the_causes() {
+        assert_eq!(chain(&Outer("x", std::io::Error::other("disk full"))), "cannot write x: disk full");
+    }
+}

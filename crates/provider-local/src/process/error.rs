@@ -8,7 +8,7 @@ use infrakit_spi::instance::InstanceId;
 
 use super::properties::InvalidProperties;
 use crate::blocking::TaskFailed;
-use crate::error_chain::error_chain;
+use infrakit_spi::error::chain;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProcessError {
@@ -48,7 +48,7 @@ impl ProcessError {
 
 impl From<ProcessError> for infrakit_spi::Error {
     fn from(error: ProcessError) -> Self {
-        let message = error_chain(&error);
+        let message = chain(&error);
         match error {
             ProcessError::InvalidProperties(_) | ProcessError::MissingDir(_) => Self::invalid(message),
             ProcessError::NotFound(_) => Self::not_found(message),

@@ -42,10 +42,10 @@ use tokio::process::Child;
 use tracing::{debug, info, warn};
 
 use crate::blocking::{TaskFailed, blocking};
-use crate::error_chain::error_chain;
 use crate::options::Environment;
 use error::ProcessError;
 use identity::Liveness;
+use infrakit_spi::error::chain;
 use state::{Record, StateDir};
 use stop::Stopped;
 
@@ -178,7 +178,7 @@ impl Inner {
                 let state = self.state.clone();
                 let cleanup_id = id.clone();
                 if let Err(cleanup) = blocking(move || state.remove_log(&cleanup_id)).await? {
-                    warn!(%id, error = %error_chain(&cleanup), "cannot remove the log of a failed provision");
+                    warn!(%id, error = %chain(&cleanup), "cannot remove the log of a failed provision");
                 }
                 Err(e)
             }

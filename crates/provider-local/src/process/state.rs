@@ -152,7 +152,7 @@ impl StateDir {
                     debug!(file = %entry.path().display(), id = %record.id, "skipping: record names another instance")
                 }
                 Ok(None) => {}
-                Err(e) => debug!(error = %crate::error_chain::error_chain(&e), "skipping: not a process record"),
+                Err(e) => debug!(error = %infrakit_spi::error::chain(&e), "skipping: not a process record"),
             }
         }
         records.sort_by(|a, b| a.id.cmp(&b.id));
