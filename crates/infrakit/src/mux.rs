@@ -28,7 +28,7 @@ use hyper_util::rt::TokioIo;
 use infrakit_manager::Manager;
 use infrakit_rpc::discovery::{self, Address, HttpBase};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::PrivateKeyDer;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -96,9 +96,7 @@ impl TlsFiles {
     }
 
     fn acceptor(&self) -> Result<TlsAcceptor> {
-        let certs = CertificateDer::pem_file_iter(&self.cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("cannot read the certificate {}", self.cert.display()))?;
+        let certs = infrakit_rpc::tls::certificates(&self.cert)?;
         let key = PrivateKeyDer::from_pem_file(&self.key)
             .with_context(|| format!("cannot read the private key {}", self.key.display()))?;
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());

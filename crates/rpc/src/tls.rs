@@ -114,7 +114,8 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+/// The PEM certificates in `file`; an error naming it if it cannot be read or holds none.
+pub fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let unreadable =
         |e: &dyn std::fmt::Display| Error::invalid(format!("cannot read certificates from {}: {e}", file.display()));
     let certificates = CertificateDer::pem_file_iter(file)
