@@ -3,8 +3,9 @@
 //!
 //! The task wakes on a poll tick, on a command (commit, scale, destroy instances, rollout
 //! control, nudge), on a change the instance plugin pushes to a member, and on the end of its
-//! running operations, and then runs a pass: observe, [`decide`], journal, execute. It is never told why it runs: every pass looks at the whole
-//! group, and a failed pass is retried by the next one.
+//! running operations, and then runs a pass: observe, [`decide`], journal, execute. It is never
+//! told why it runs: every pass looks at the whole group, and a failed pass is retried by the
+//! next one.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
