@@ -33,7 +33,7 @@ impl Meltdown {
     /// Whether `down` members of a group of `size` exceed both thresholds (a count and a share,
     /// so that a small group still heals).
     pub fn exceeded(down: u64, size: u64, count: u64, percent: u64) -> bool {
-        down > count && down * 100 > percent * size
+        down > count && u128::from(down) * 100 > u128::from(percent) * u128::from(size)
     }
 }
 

@@ -29,6 +29,10 @@ fn main() -> ExitCode {
     // A benchmark's own log lines would be part of what it measures.
     let quiet = matches!(args.command, cli::Command::Bench(_)).then_some("warn");
     init_logging(args.log.as_deref().or(quiet));
+    if let Err(e) = set_size_ceiling() {
+        eprintln!("infrakit: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -43,6 +47,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The ceiling on group sizes holds for every spec this process reads, whichever command reads
+/// it: the server's commits and stored specs as much as the CLI's `plan`.
+fn set_size_ceiling() -> Result<(), infrakit_spi::Error> {
+    use infrakit_spi::group::ceiling;
+    let Ok(text) = std::env::var(ceiling::MAX_SIZE_ENV) else { return Ok(()) };
+    ceiling::set_max_size(ceiling::parse_max_size(&text)?);
+    Ok(())
 }
 
 /// `infrakit group describe web | head` must end quietly when `head` closes the pipe, as Unix

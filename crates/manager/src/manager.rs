@@ -8,12 +8,17 @@
 //! The manager acts only while its [`Role`] is leader. [`Manager::follow`] turns roles into
 //! actions: on becoming leader it commits every stored spec (the controller resumes rollouts from
 //! tags and its journal); on losing leadership it frees every group, leaving instances running.
+//! A stored spec that no longer validates (a size above a lowered ceiling, say) is skipped and
+//! reported as rejected rather than retried: the manager never fails on its own store.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use infrakit_spi::group::{GroupDescription, GroupId, GroupPlugin, GroupSpec, RolloutStatus};
+use infrakit_spi::group::{
+    Decision, GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec, GroupStatus, Phase, RolloutStatus,
+};
 use infrakit_spi::instance::InstanceId;
 use infrakit_spi::{Error, Result};
 use serde_json::Value;
@@ -49,6 +54,29 @@ struct Inner {
     /// Serializes mutations, so a store write and its controller call are never interleaved with
     /// another's.
     turn: Mutex<()>,
+    /// Stored specs that failed validation when this manager became leader, with why.
+    rejected: std::sync::Mutex<BTreeMap<GroupId, Rejected>>,
+}
+
+/// A stored spec the manager did not apply.
+struct Rejected {
+    spec: GroupSpec,
+    reason: String,
+    at: SystemTime,
+}
+
+impl Rejected {
+    fn description(&self) -> GroupDescription {
+        let reason = format!("the stored spec was not applied: {}", self.reason);
+        let time = infrakit_spi::time::format_rfc3339(self.at);
+        let status = GroupStatus {
+            phase: Phase::Rejected,
+            last_error: Some(reason.clone()),
+            decisions: vec![Decision { time, message: reason }],
+            ..GroupStatus::default()
+        };
+        GroupDescription { instances: Vec::new(), converged: false, status: Some(status) }
+    }
 }
 
 impl Manager {
@@ -59,7 +87,14 @@ impl Manager {
         leadership: &dyn Leadership,
         location: Option<String>,
     ) -> Self {
-        let inner = Inner { store, controller, role: leadership.watch(), location, turn: Mutex::new(()) };
+        let inner = Inner {
+            store,
+            controller,
+            role: leadership.watch(),
+            location,
+            turn: Mutex::new(()),
+            rejected: std::sync::Mutex::default(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -154,16 +189,27 @@ impl Manager {
             Some(specs) => specs,
             None => return,
         };
+        self.rejections().clear();
         for spec in specs {
             let id = spec.id.clone();
             if !self.is_leader() {
                 return;
+            }
+            if let Err(e) = GroupProperties::parse(&spec) {
+                warn!(group = %id, "not applying the stored spec: {e}; commit a valid spec to manage the group again");
+                self.rejections().insert(id, Rejected { spec, reason: e.to_string(), at: SystemTime::now() });
+                continue;
             }
             let commit = || async { self.inner.controller.commit_group(spec.clone(), false).await };
             if let Some(text) = self.with_retries(&format!("apply the stored spec of {id}"), commit).await {
                 info!(group = %id, "{text}");
             }
         }
+    }
+
+    fn rejections(&self) -> std::sync::MutexGuard<'_, BTreeMap<GroupId, Rejected>> {
+        // Writers insert or remove whole entries, so a panic mid-write leaves a readable map.
+        self.inner.rejected.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn with_retries<T, E: std::fmt::Display, F: Future<Output = std::result::Result<T, E>>>(
@@ -210,6 +256,7 @@ impl Manager {
         if self.inner.store.spec(&id).await?.as_ref() != Some(&spec) {
             self.inner.store.record(&id, change, fence).await?;
         }
+        self.rejections().remove(&id);
         self.inner.controller.commit_group(spec, false).await
     }
 
@@ -219,6 +266,11 @@ impl Manager {
         let _turn = self.inner.turn.lock().await;
         if self.inner.store.spec(id).await?.is_some() {
             self.inner.store.record(id, change.clone(), fence).await?;
+        }
+        if self.rejections().remove(id).is_some() {
+            // The controller never managed it, so it cannot destroy what the spec described.
+            warn!(group = %id, "removed the rejected spec; instances it may have had are left running");
+            return Ok(());
         }
         match change {
             Change::Destroy => self.inner.controller.destroy_group(id).await,
@@ -255,6 +307,9 @@ impl GroupPlugin for Manager {
     }
 
     async fn describe_group(&self, id: &GroupId) -> Result<GroupDescription> {
+        if let Some(rejected) = self.rejections().get(id) {
+            return Ok(rejected.description());
+        }
         self.inner.controller.describe_group(id).await
     }
 
@@ -263,7 +318,9 @@ impl GroupPlugin for Manager {
     }
 
     async fn inspect_groups(&self) -> Result<Vec<GroupSpec>> {
-        self.inner.controller.inspect_groups().await
+        let mut specs = self.inner.controller.inspect_groups().await?;
+        specs.extend(self.rejections().values().map(|r| r.spec.clone()));
+        Ok(specs)
     }
 
     async fn destroy_instances(&self, id: &GroupId, instances: &[InstanceId]) -> Result<()> {
@@ -404,7 +461,12 @@ mod tests {
     }
 
     fn spec(size: u64) -> GroupSpec {
-        GroupSpec { id: GroupId("web".into()), properties: Some(json!({"Allocation": {"Size": size}})) }
+        let properties = json!({
+            "Allocation": {"Size": size},
+            "Instance": {"Plugin": "simulator/compute"},
+            "Flavor": {"Plugin": "vanilla"},
+        });
+        GroupSpec { id: GroupId("web".into()), properties: Some(properties) }
     }
 
     fn setup(role: Role) -> (Manager, Arc<Recorder>, Arc<EmbeddedStore>, Switch, tempfile::TempDir) {
@@ -492,6 +554,35 @@ mod tests {
         switch.0.send(follower()).unwrap();
         wait_for(&controller, 2).await;
         assert_eq!(controller.calls(), vec!["commit web", "free web"]);
+        drop(switch);
+        following.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stored_spec_that_no_longer_validates_is_skipped_and_reported() {
+        let (manager, controller, store, switch, _dir) = setup(follower());
+        let oversize = GroupSpec { id: GroupId("huge".into()), ..spec(2_000_000_000) };
+        store.record(&oversize.id, Change::Commit { spec: oversize.clone() }, Fence(0)).await.unwrap();
+        store.record(&spec(2).id, Change::Commit { spec: spec(2) }, Fence(0)).await.unwrap();
+        let following = tokio::spawn(manager.clone().follow());
+        let started = tokio::time::Instant::now();
+        switch.0.send(leader()).unwrap();
+        wait_for(&controller, 1).await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "no retries of a spec that cannot become valid");
+        assert_eq!(controller.calls(), vec!["commit web"]);
+
+        let listed: Vec<GroupId> = manager.inspect_groups().await.unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(listed, [GroupId("web".into()), GroupId("huge".into())]);
+        let status = manager.describe_group(&oversize.id).await.unwrap().status.unwrap();
+        assert_eq!(status.phase, Phase::Rejected);
+        let reason = status.last_error.unwrap();
+        assert!(reason.contains("Size 2000000000 exceeds the limit of 100000"), "{reason}");
+        assert_eq!(status.decisions.len(), 1);
+
+        // A valid commit manages the group again.
+        manager.commit_group(GroupSpec { id: oversize.id.clone(), ..spec(3) }, false).await.unwrap();
+        assert_eq!(controller.calls(), vec!["commit web", "commit huge"]);
+        assert_ne!(manager.describe_group(&oversize.id).await.unwrap().status.map(|s| s.phase), Some(Phase::Rejected));
         drop(switch);
         following.await.unwrap();
     }

@@ -54,22 +54,22 @@ pub fn estimate(spec: &GroupProperties, members: Members, pace: Pace) -> Estimat
     let policy = Policy::new(&spec.updating, size, pets);
     let current = members.total - members.outdated;
     let roll = members.outdated.min(size);
-    let batch_size = (policy.max_surge + policy.max_unavailable).max(1);
+    let batch_size = policy.max_surge.saturating_add(policy.max_unavailable).max(1);
     let batches = roll.div_ceil(batch_size);
     let create = size.saturating_sub(current);
     let destroy = members.outdated + current.saturating_sub(size);
     let peak = match roll {
         0 => members.total.max(size),
-        _ => members.total.max(size + policy.max_surge),
+        _ => members.total.max(size.saturating_add(policy.max_surge)),
     };
     let gate = match policy.gate {
         Gate::Once => Duration::ZERO,
-        Gate::Count(n) => pace.poll * u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX),
+        Gate::Count(n) => pace.poll.saturating_mul(u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX)),
         Gate::Duration(d) => d,
     };
-    let step = pace.provision.unwrap_or_default() + gate;
-    let steps = batches + u64::from(create > roll);
-    let duration = step * u32::try_from(steps).unwrap_or(u32::MAX);
+    let step = pace.provision.unwrap_or_default().saturating_add(gate);
+    let steps = batches.saturating_add(u64::from(create > roll));
+    let duration = step.saturating_mul(u32::try_from(steps).unwrap_or(u32::MAX));
     Estimate { create, destroy, roll, batches, batch_size, peak, duration }
 }
 
@@ -124,5 +124,17 @@ mod tests {
         let pets = spec(json!({"Allocation": {"LogicalIDs": ["a", "b"]}}));
         let plan = estimate(&pets, Members { total: 2, outdated: 2 }, PACE);
         assert_eq!((plan.batches, plan.batch_size, plan.peak), (2, 1, 2));
+    }
+
+    #[test]
+    fn absurd_policies_saturate_instead_of_overflowing() {
+        let updating = json!({"MaxSurge": u64::MAX, "MaxUnavailable": u64::MAX, "Count": u64::MAX});
+        let plan = estimate(
+            &spec(json!({"Allocation": {"Size": 3}, "Updating": updating})),
+            Members { total: 3, outdated: 3 },
+            PACE,
+        );
+        assert_eq!((plan.batch_size, plan.peak), (u64::MAX, u64::MAX));
+        assert!(plan.duration > Duration::from_secs(u64::from(u32::MAX)), "one batch gated by u64::MAX checks");
     }
 }

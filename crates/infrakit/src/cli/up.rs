@@ -247,6 +247,7 @@ fn progress(description: &GroupDescription, bar: &ProgressBar) -> String {
         Phase::Degraded => "degraded",
         Phase::Rolling => "rolling",
         Phase::Paused => "paused",
+        Phase::Rejected => "rejected",
     };
     let mut line =
         format!("{phase}: desired {}, running {}, healthy {}", counts.desired, counts.actual, counts.healthy);

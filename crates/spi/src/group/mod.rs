@@ -2,8 +2,10 @@
 //!
 //! [`GroupPlugin`] is what the manager and the CLI call; [`properties`] is the schema of the
 //! default group controller's spec, shared by everything that reads a group spec; [`updating`]
-//! is its rollout and brake policy; [`status`] is what a controller reports beyond the original.
+//! is its rollout and brake policy; [`status`] is what a controller reports beyond the original;
+//! [`ceiling`] bounds a group's size.
 
+pub mod ceiling;
 pub mod properties;
 pub mod status;
 pub mod updating;

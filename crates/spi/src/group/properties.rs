@@ -66,6 +66,7 @@ impl GroupProperties {
         if allocation.size > 0 && !allocation.logical_ids.is_empty() {
             return Err(Error::invalid("Only one Allocation method may be used"));
         }
+        super::ceiling::check(self.target_size())?;
         self.updating.validate(self.target_size(), !allocation.logical_ids.is_empty())?;
         Ok(())
     }

@@ -21,6 +21,9 @@ pub enum Phase {
     Paused,
     /// A brake is engaged, provisions are backing off, or members are unhealthy.
     Degraded,
+    /// The stored spec fails validation, so nothing manages the group until a valid spec is
+    /// committed; `LastError` says why.
+    Rejected,
 }
 
 /// Member counts.

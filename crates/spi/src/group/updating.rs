@@ -90,10 +90,15 @@ impl Quantity {
     /// The number of members this quantity means in a group of `size`, rounding a percentage
     /// up or down.
     pub fn resolve(self, size: u64, round_up: bool) -> u64 {
+        let share = |p: u64| {
+            // Wide enough that no size overflows; at most 100% of `size`, so it fits back.
+            let product = u128::from(size) * u128::from(p.min(MAX_PERCENT));
+            let share = if round_up { product.div_ceil(100) } else { product / 100 };
+            u64::try_from(share).unwrap_or(size)
+        };
         match self {
             Self::Count(n) => n,
-            Self::Percent(p) if round_up => (size * p).div_ceil(100),
-            Self::Percent(p) => size * p / 100,
+            Self::Percent(p) => share(p),
         }
     }
 }
@@ -208,6 +213,8 @@ mod tests {
         assert_eq!(Quantity::Percent(25).resolve(10, true), 3);
         assert_eq!(Quantity::Percent(25).resolve(10, false), 2);
         assert_eq!(Quantity::Count(4).resolve(10, false), 4);
+        assert_eq!(Quantity::Percent(100).resolve(u64::MAX, true), u64::MAX, "no overflow");
+        assert_eq!(Quantity::Percent(50).resolve(u64::MAX, false), u64::MAX / 2);
     }
 
     #[test]
