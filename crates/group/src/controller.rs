@@ -196,14 +196,18 @@ impl GroupController {
         }
     }
 
-    fn start(&self, target: Target) {
+    /// Starts managing a new group; returns false, starting nothing, when another commit started
+    /// the group first (both validated it concurrently), so that one is never replaced mid-call.
+    fn start(&self, target: Target) -> bool {
+        let mut groups = self.groups();
+        if groups.contains_key(&target.id) {
+            return false;
+        }
         let n = self.inner.starts.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("{}.{n}", self.inner.run);
         let id = target.id.clone();
-        let handle = GroupTask::start(Arc::new(target), self.inner.context.clone(), prefix);
-        if let Some(replaced) = self.groups().insert(id, handle) {
-            replaced.task.abort();
-        }
+        groups.insert(id, GroupTask::start(Arc::new(target), self.inner.context.clone(), prefix));
+        true
     }
 }
 
@@ -233,8 +237,9 @@ impl GroupPlugin for GroupController {
         target.validate().await?;
         let Some((commands, shared)) = self.reach(&spec.id) else {
             let text = explain::managing(target.properties.target_size());
-            if !pretend {
-                self.start(target);
+            if !pretend && !self.start(target) {
+                // Another first commit won the race: this one is an update of that group.
+                return self.commit_group(spec, pretend).await;
             }
             return Ok(text);
         };

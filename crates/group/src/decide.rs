@@ -5,7 +5,9 @@
 //!
 //! One pass, in order:
 //! 1. Bookkeeping: match listed instances to in-flight provisions (by token tag or returned ID),
-//!    forget destroys that are gone, notice members that vanished, update health histories.
+//!    ask again for provisions restored from the journal that are not listed (when the plugin
+//!    promises idempotent provisions) and destroys restored and still listed, forget destroys
+//!    that are gone, notice members that vanished, update health histories.
 //! 2. Census: which listed members count (pets: known logical IDs, one per ID), which run an old
 //!    config, which are ready, what is physically present (in-flight provisions and destroys
 //!    included, so surge is never exceeded even for a moment).
@@ -40,14 +42,22 @@ use crate::track::{Cause, Track};
 /// How long a vanished member counts towards the meltdown brake. BOSH's `time_threshold`: a loss
 /// older than this is taken as permanent and healed even if the brake would still hold.
 pub const MELTDOWN_WINDOW: Duration = Duration::from_secs(600);
-/// A replacement of a vanished member that vanishes itself within this long of being listed
-/// counts as a failed provision of the group's config (a crash loop), as Docker's restart policy
-/// counts a container that ran less than 10s: with a backend that reports deaths at once, healing
-/// it again at once would be a hot loop.
+/// A member this controller created that vanishes within this long of being listed died quickly,
+/// as Docker's restart policy counts a container that ran less than 10s. One quick death is
+/// healed at once (users and chaos tests kill instances); a slot whose replacement dies quickly
+/// again is a crash loop, and its next replacement waits for the config's breaker, as the
+/// kubelet's CrashLoopBackOff restarts at once and then doubles its wait.
 pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(10);
+/// Quick deaths in a row of one slot from which its replacement backs off.
+pub const CRASH_LOOP_DEATHS: u32 = 2;
 /// A rollout fails when provisions of its config fail this many times in a row: once is bad
 /// luck, three times is a broken spec or an exhausted quota.
 pub const ROLLOUT_MAX_PROVISION_FAILURES: u32 = 3;
+/// The most provisions in flight for one group. A pass creates at most this many, counting those
+/// still unlisted, so a group of any size costs memory for its members and not for its gap: a
+/// group committed at 100,000 from nothing grows a batch per pass, and each batch that lands
+/// earns the next pass at once.
+pub const MAX_PROVISIONS_IN_FLIGHT: usize = 1_000;
 
 /// Decides one pass for a group. The memory is taken by value (the plan returns the next one)
 /// so that a pass does not copy every member's history.
@@ -134,27 +144,40 @@ impl<'a> Pass<'a> {
         for (id, track) in lost {
             self.note(EventKind::Lost, Some(id.as_str()), format!("{id} vanished"));
             let lived = now.duration_since(track.first_seen);
-            if track.cause == Some(Cause::Heal) && lived < CRASH_LOOP_WINDOW {
-                let message = format!("replacement {id} vanished {} after it was listed", GoDuration(lived));
+            let quick_deaths = match track.cause.is_some() && lived < CRASH_LOOP_WINDOW {
+                true => track.quick_deaths.saturating_add(1),
+                false => 0,
+            };
+            if quick_deaths >= CRASH_LOOP_DEATHS {
+                let message = format!(
+                    "{id} vanished {} after it was listed: {quick_deaths} quick deaths in a row of its slot",
+                    GoDuration(lived)
+                );
                 let cap = self.d.policy.max_provision_backoff;
                 self.next.breakers.entry(self.d.config.clone()).or_default().record_failure(message.clone(), now, cap);
                 self.next.last_error = Some(message);
             }
-            self.next.vanished.insert(id, Vanished { at: now, logical_id: track.logical_id });
+            self.next.vanished.insert(id, Vanished { at: now, logical_id: track.logical_id, quick_deaths });
         }
         self.next.vanished.retain(|id, v| !listed.contains_key(id) && now.duration_since(v.at) < MELTDOWN_WINDOW);
 
-        let mut causes: HashMap<InstanceId, Cause> = HashMap::new();
+        let mut causes: HashMap<InstanceId, (Cause, u32)> = HashMap::new();
         let mut resolved: Vec<String> = Vec::new();
         let mut lost_intents: Vec<Intent> = Vec::new();
+        let mut redriven: Vec<Intent> = Vec::new();
+        let redrive = self.d.promises.idempotent_provision;
         self.next.intents.retain(|intent| {
             let by_id = match &intent.progress {
                 Progress::Provisioned(id) => listed.get(id).copied(),
                 Progress::Requested | Progress::Restored => None,
             };
             if let Some(member) = by_token.get(intent.token.as_str()).copied().or(by_id) {
-                causes.insert(member.id().clone(), intent.cause);
+                causes.insert(member.id().clone(), (intent.cause, intent.quick_deaths));
                 resolved.push(intent.config.clone());
+                return false;
+            }
+            if redrive && intent.progress == Progress::Restored {
+                redriven.push(intent.clone());
                 return false;
             }
             if now.duration_since(intent.since) >= PROVISION_VISIBILITY_TIMEOUT {
@@ -163,6 +186,9 @@ impl<'a> Pass<'a> {
             }
             true
         });
+        for intent in redriven {
+            self.redrive(intent);
+        }
         for config in resolved {
             if let Some(breaker) = self.next.breakers.get_mut(&config) {
                 breaker.listed(now);
@@ -202,17 +228,56 @@ impl<'a> Pass<'a> {
             (true, DestroyProgress::Requested) => true,
             (true, _) => now.duration_since(d.since) < DESTROY_VISIBILITY_TIMEOUT,
         });
+        // A destroy restored from the journal whose instance is still listed may never have been
+        // sent: it is sent again, which is safe with any plugin (the instance was to go, and a
+        // second destroy of a gone instance changes nothing), where waiting would keep it for the
+        // visibility timeout.
+        let mut again: Vec<&Member> = Vec::new();
+        for (id, d) in self.next.destroys.iter_mut().filter(|(_, d)| d.progress == DestroyProgress::Restored) {
+            if let Some(member) = listed.get(id) {
+                (d.since, d.progress) = (now, DestroyProgress::Requested);
+                again.push(member);
+            }
+        }
+        again.sort_by_key(|m| m.id());
+        for member in again {
+            let reason = self.next.destroys[member.id()].reason;
+            self.actions.push(Action::Destroy { instance: member.description.clone(), reason, drain: true });
+            let message = format!("destroying {} again: restored from the journal", member.id());
+            self.note(EventKind::Destroy, Some(member.id().as_str()), message);
+        }
 
         let gate = self.d.policy.gate;
         for m in &observed.members {
-            let track = self
-                .next
-                .tracks
-                .entry(m.id().clone())
-                .or_insert_with(|| Track::new(now, m.logical_id.clone(), causes.get(m.id()).copied()));
+            let track = self.next.tracks.entry(m.id().clone()).or_insert_with(|| {
+                let created = causes.get(m.id()).copied();
+                let mut track = Track::new(now, m.logical_id.clone(), created.map(|(cause, _)| cause));
+                track.quick_deaths = created.map_or(0, |(_, deaths)| deaths);
+                track
+            });
             track.observe(m.health, gate, now);
         }
         self.next.tracks.retain(|id, _| listed.contains_key(id));
+    }
+
+    /// Asks again for a provision restored from the journal and not listed: the plugin promises
+    /// that the same token never makes a second instance, so asking is safe where waiting would
+    /// hold a slot for the visibility timeout. One of another config than the current one is
+    /// forgotten instead: if it did happen, its instance is an old-config member like any other.
+    fn redrive(&mut self, intent: Intent) {
+        if intent.config != self.d.config {
+            let message = format!("forgot provision {}: its config is no longer wanted", intent.token);
+            return self.note(EventKind::Provision, Some(intent.token.as_str()), message);
+        }
+        let message = format!("asking again for provision {}, restored from the journal", intent.token);
+        self.note(EventKind::Provision, Some(intent.token.as_str()), message);
+        self.actions.push(Action::Provision {
+            token: intent.token.clone(),
+            sequence: intent.sequence,
+            logical_id: intent.logical_id.clone(),
+            config: intent.config.clone(),
+        });
+        self.next.intents.push(Intent { since: self.now, progress: Progress::Requested, ..intent });
     }
 
     /// Step 2: which members count. Strays (pets with unknown or duplicate IDs) are removed here.
@@ -430,7 +495,7 @@ impl<'a> Pass<'a> {
         // Only listed members count here: a provision still in flight may never materialize (it
         // may have been lost in a crash), and a member must not go to make room for it. One
         // that does materialize beyond the size is removed once listed.
-        let surplus = (members.len() as u64).saturating_sub(size + slack);
+        let surplus = (members.len() as u64).saturating_sub(size.saturating_add(slack));
         if surplus == 0 {
             return;
         }
@@ -456,16 +521,20 @@ impl<'a> Pass<'a> {
         let d = self.d;
         let moving = self.next.rollout.is_moving();
         let present = listed_present + self.next.intents.len() as u64;
-        // Each create is a logical ID to fill (pets) or none (cattle); heals come first.
+        let room = MAX_PROVISIONS_IN_FLIGHT.saturating_sub(self.next.intents.len());
+        // Each create is a logical ID to fill (pets) or none (cattle); heals come first. Only a
+        // batch of `room` is planned, and `missing` counts the rest without listing it.
+        let missing: u64;
         let mut wanted: Vec<(Option<LogicalId>, bool)> = match &d.allocation {
             Allocation::Cattle { .. } => {
                 let current = members.iter().filter(|m| self.is_current(m)).count() as u64;
                 let new_total = current + self.next.intents.iter().filter(|i| i.config == d.config).count() as u64;
                 let want_new = size - u64::from(self_old && size > 0);
-                let cap = size + if moving { d.policy.max_surge } else { 0 };
-                let count = want_new.saturating_sub(new_total).min(cap.saturating_sub(present));
-                let heals = (self.next.vanished.len() as u64).min(count);
-                (0..count).map(|n| (None, n < heals)).collect()
+                let cap = size.saturating_add(if moving { d.policy.max_surge } else { 0 });
+                missing = want_new.saturating_sub(new_total).min(cap.saturating_sub(present));
+                let batch = missing.min(room as u64);
+                let heals = (self.next.vanished.len() as u64).min(batch);
+                (0..batch).map(|n| (None, n < heals)).collect()
             }
             Allocation::Pets { ids } => {
                 let occupied: HashSet<&LogicalId> = members
@@ -476,12 +545,17 @@ impl<'a> Pass<'a> {
                     .collect();
                 let vanished: HashSet<&LogicalId> =
                     self.next.vanished.values().filter_map(|v| v.logical_id.as_ref()).collect();
-                ids.iter()
-                    .filter(|lid| !occupied.contains(lid))
-                    .map(|lid| (Some(lid.clone()), vanished.contains(lid)))
-                    .collect::<Vec<_>>()
+                let empty = || ids.iter().filter(|lid| !occupied.contains(lid));
+                missing = empty().count() as u64;
+                empty().take(room).map(|lid| (Some(lid.clone()), vanished.contains(lid))).collect()
             }
         };
+        if missing > wanted.len() as u64 {
+            self.waiting.push(format!(
+                "{} more members to create once the {MAX_PROVISIONS_IN_FLIGHT} in flight are listed",
+                missing - wanted.len() as u64
+            ));
+        }
         if wanted.is_empty() {
             return;
         }
@@ -510,8 +584,9 @@ impl<'a> Pass<'a> {
         }
         let rolling_cause = moving && !members.iter().all(|m| self.is_current(m));
         for (logical_id, heal) in wanted {
+            let mut quick_deaths = 0;
             let cause = if heal {
-                self.consume_vanished(logical_id.as_ref());
+                quick_deaths = self.consume_vanished(logical_id.as_ref());
                 Cause::Heal
             } else if rolling_cause {
                 Cause::Rollout
@@ -548,19 +623,19 @@ impl<'a> Pass<'a> {
                 cause,
                 since: self.now,
                 progress: Progress::Requested,
+                quick_deaths,
             });
         }
     }
 
-    fn consume_vanished(&mut self, logical_id: Option<&LogicalId>) {
+    /// Forgets the vanished member a replacement is for; returns its slot's quick deaths.
+    fn consume_vanished(&mut self, logical_id: Option<&LogicalId>) -> u32 {
         let key = match logical_id {
             Some(lid) => self.next.vanished.iter().find(|(_, v)| v.logical_id.as_ref() == Some(lid)),
             None => self.next.vanished.iter().min_by_key(|(_, v)| v.at),
         }
         .map(|(id, _)| id.clone());
-        if let Some(key) = key {
-            self.next.vanished.remove(&key);
-        }
+        key.and_then(|key| self.next.vanished.remove(&key)).map_or(0, |v| v.quick_deaths)
     }
 
     /// Replaces old-config members within MaxUnavailable, counting unready new members as

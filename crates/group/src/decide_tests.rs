@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use infrakit_spi::flavor::Health;
 use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GROUP_TAG, OnFailure, Phase};
-use infrakit_spi::instance::{Description, DestroyReason, LOGICAL_ID_TAG};
+use infrakit_spi::instance::{Description, DestroyReason, LOGICAL_ID_TAG, Promises};
 use tokio::time::Instant;
 
 use super::*;
@@ -22,6 +22,7 @@ fn cattle(size: u64) -> Desired {
         allocation: Allocation::Cattle { size },
         policy: Policy::cattle_default(size),
         self_id: None,
+        promises: Promises::default(),
     }
 }
 
@@ -419,4 +420,89 @@ fn an_operators_pause_holds_with_nothing_to_roll() {
     m.rollout = Rollout::Paused { reason: Pause::Failed("x".into()) };
     let plan = decide(&d, &o, m, Instant::now());
     assert_eq!(plan.next.rollout, Rollout::Steady, "a failure pause ends when nothing is left to roll");
+}
+
+#[test]
+fn an_absurd_size_plans_one_batch_at_a_time_without_overflow() {
+    let mut d = cattle(u64::MAX);
+    d.policy.max_surge = u64::MAX;
+    d.policy.meltdown_count = u64::MAX;
+    let start = Instant::now();
+    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
+    assert_eq!(provisions(&plan).len(), MAX_PROVISIONS_IN_FLIGHT);
+    let more = u64::MAX - MAX_PROVISIONS_IN_FLIGHT as u64;
+    assert!(plan.report.waiting.iter().any(|w| w.starts_with(&format!("{more} more members to create"))));
+    // Until the batch is listed, nothing more is planned.
+    let plan = decide(&d, &Observed::default(), plan.next, start + Duration::from_secs(1));
+    assert!(provisions(&plan).is_empty());
+    assert_eq!(plan.next.intents.len(), MAX_PROVISIONS_IN_FLIGHT);
+}
+
+#[test]
+fn a_listed_batch_makes_room_for_the_next() {
+    let size = MAX_PROVISIONS_IN_FLIGHT as u64 + 10;
+    let d = cattle(size);
+    let start = Instant::now();
+    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
+    let batch: Vec<Member> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Provision { token, .. } => {
+                let mut m = member(&format!("i-{token}"), NEW, Health::Healthy);
+                m.description.tags.insert(PROVISION_TOKEN_TAG.into(), token.clone());
+                Some(Member::new(m.description, Health::Healthy))
+            }
+            _ => None,
+        })
+        .collect();
+    let plan = decide(&d, &listed(&batch), plan.next, start + Duration::from_secs(1));
+    assert_eq!(provisions(&plan).len(), 10);
+}
+
+#[test]
+fn destroys_restored_from_the_journal_are_sent_again_while_listed() {
+    let d = cattle(2);
+    let now = Instant::now();
+    let mut m = Memory::new("t");
+    for id in ["a", "gone"] {
+        let restored = Destroying {
+            since: now,
+            reason: DestroyReason::RollingUpdate,
+            progress: DestroyProgress::Restored,
+            logical_id: None,
+        };
+        m.destroys.insert(id.into(), restored);
+    }
+    let o = listed(&[member("a", OLD, Health::Healthy), member("b", NEW, Health::Healthy)]);
+    let plan = decide(&d, &o, m, now);
+    assert_eq!(destroyed(&plan), [("a".into(), DestroyReason::RollingUpdate)]);
+    assert_eq!(plan.next.destroys.len(), 1, "the unlisted one is forgotten");
+    assert_eq!(plan.next.destroys[&InstanceId::from("a")].progress, DestroyProgress::Requested);
+    let again = decide(&d, &o, plan.next.clone(), now + Duration::from_secs(1));
+    assert!(destroyed(&again).is_empty(), "sent once");
+}
+
+#[test]
+fn provisions_restored_from_the_journal_are_asked_for_again_only_with_the_promise() {
+    let mut d = cattle(1);
+    let now = Instant::now();
+    let mut m = Memory::new("t");
+    let (token, sequence) = m.tokens.take();
+    m.intents.push(Intent {
+        token: token.clone(),
+        sequence,
+        logical_id: None,
+        config: NEW.into(),
+        cause: Cause::Scale,
+        since: now,
+        progress: Progress::Restored,
+        quick_deaths: 0,
+    });
+    let plan = decide(&d, &Observed::default(), m.clone(), now);
+    assert!(plan.actions.is_empty(), "without the promise, a restored provision is waited for");
+    d.promises.idempotent_provision = true;
+    let plan = decide(&d, &Observed::default(), m, now);
+    assert_eq!(plan.actions, [Action::Provision { token, sequence, logical_id: None, config: NEW.into() }]);
+    assert_eq!(plan.next.intents[0].progress, Progress::Requested);
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use infrakit_spi::error::chain;
 use infrakit_spi::group::{GroupId, GroupStatus, RolloutStatus};
-use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId};
+use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId, Promises};
 use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::{Error, Result};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -26,7 +26,7 @@ use crate::events::{EventLog, GroupEvent, WallClock};
 use crate::execute::{Executor, Outcome};
 use crate::journal::{FailedSpec, Journal, JournalEntry};
 use crate::listen::Listener;
-use crate::memory::{DestroyProgress, Destroying, Memory};
+use crate::memory::{DestroyProgress, Destroying, Memory, Progress};
 use crate::model::Desired;
 use crate::observe::observe;
 use crate::plan::{Action, EventKind, Plan};
@@ -160,6 +160,9 @@ pub struct GroupTask {
     batch_progressed: bool,
     /// Changes the instance plugin pushes, which ask for a pass before the tick.
     listener: Listener,
+    /// What the instance plugin promises, once asked: only provisions restored from the journal
+    /// need to know.
+    promises: Option<Promises>,
 }
 
 /// A running group: how to reach its task.
@@ -197,6 +200,7 @@ impl GroupTask {
             batch_failed: false,
             batch_progressed: false,
             listener: Listener::default(),
+            promises: None,
         };
         Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
     }
@@ -513,6 +517,7 @@ impl GroupTask {
             allocation: target.allocation(),
             policy: target.policy.clone(),
             self_id: self.context.self_id.clone(),
+            promises: self.promises.unwrap_or_default(),
         }
     }
 
@@ -537,6 +542,15 @@ impl GroupTask {
                 return;
             }
         };
+        if self.promises.is_none() && self.memory.intents.iter().any(|i| i.progress == Progress::Restored) {
+            self.promises = match self.target.instance.promises().await {
+                Ok(promises) => Some(promises),
+                Err(e) => {
+                    tracing::warn!(group = %self.id, "cannot ask the instance plugin what it promises: {e}");
+                    None
+                }
+            };
+        }
         let memory = std::mem::take(&mut self.memory);
         let Plan { mut actions, next, report } = decide(&self.desired(), &observed, memory, now);
         self.memory = next;

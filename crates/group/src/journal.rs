@@ -200,6 +200,7 @@ impl JournalEntry {
                 cause: r.cause,
                 since: now,
                 progress: Progress::Restored,
+                quick_deaths: 0,
             })
             .collect();
         memory.destroys = self

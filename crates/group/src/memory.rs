@@ -34,6 +34,8 @@ pub struct Intent {
     pub since: Instant,
     /// How far the call got.
     pub progress: Progress,
+    /// Consecutive quick deaths of the slot it fills (see [`Vanished::quick_deaths`]).
+    pub quick_deaths: u32,
 }
 
 /// How far a provision got.
@@ -87,6 +89,10 @@ pub struct Vanished {
     pub at: Instant,
     /// The pet it was.
     pub logical_id: Option<LogicalId>,
+    /// How many members of this slot in a row died within the crash-loop window of being
+    /// listed, this one included; 0 when this one lived longer. Its replacement inherits the
+    /// count, so a slot that keeps dying at once is told from members that each die once.
+    pub quick_deaths: u32,
 }
 
 /// Unique provision tokens: a prefix per controller start and a counter.

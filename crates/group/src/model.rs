@@ -3,13 +3,13 @@
 
 use infrakit_spi::flavor::Health;
 use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GroupId};
-use infrakit_spi::instance::{Description, InstanceId, LogicalId};
+use infrakit_spi::instance::{Description, InstanceId, LogicalId, Promises};
 
 use crate::policy::Policy;
 
 /// The tag that carries the token of the provision that created a member, so that a provision
 /// whose answer was lost (a crash, a timeout) is still matched to the instance it made.
-pub const PROVISION_TOKEN_TAG: &str = "infrakit.provision.token";
+pub use infrakit_spi::instance::PROVISION_TOKEN_TAG;
 
 /// How a group is sized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Desired {
     pub policy: Policy,
     /// The logical ID of the instance running this controller, never destroyed by it.
     pub self_id: Option<LogicalId>,
+    /// What the instance plugin promises.
+    pub promises: Promises,
 }
 
 impl Desired {

@@ -36,6 +36,8 @@ pub struct Track {
     pub logical_id: Option<LogicalId>,
     /// Why it was created, when this controller created it.
     pub cause: Option<Cause>,
+    /// Consecutive quick deaths of the slot it fills, before it (see `memory::Vanished`).
+    pub quick_deaths: u32,
     /// Consecutive healthy checks up to now.
     pub consecutive_healthy: u64,
     /// Since when it has been continuously healthy.
@@ -55,6 +57,7 @@ impl Track {
             first_seen: now,
             logical_id,
             cause,
+            quick_deaths: 0,
             consecutive_healthy: 0,
             healthy_since: None,
             unhealthy_since: None,

@@ -203,6 +203,44 @@ async fn a_crash_during_describe_lag_doubles_nothing_with_a_file_journal() {
     assert!(cloud.destroys().is_empty(), "nothing to undo");
 }
 
+/// Commits a group of 3 whose provisions are cut off by a crash before they reach the plugin,
+/// restarts, and returns how long the restarted controller took to converge, in polls.
+async fn polls_to_converge_after_provisions_lost_in_a_crash(cloud: &Cloud) -> Option<u32> {
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> = Arc::new(FileJournal::new(dir.path()));
+    cloud.set_provision_latency(Duration::from_secs(30));
+    let c = cloud.controller_with(Options { poll_interval: POLL, journal: journal.clone(), ..Options::default() });
+    let v1 = sized(3, "v1", json!({}));
+    c.commit_group(v1.clone(), false).await.unwrap();
+    polls(POLL, 1).await;
+    assert_eq!(cloud.count(), 0, "the provisions are still on their way");
+    cloud.set_provision_latency(Duration::ZERO);
+    let c = restart(c, cloud, journal, v1).await;
+    for n in 1..=30 {
+        polls(POLL, 1).await;
+        let d = c.describe_group(&id("g")).await.unwrap();
+        if d.converged && d.instances.len() == 3 {
+            assert_eq!(cloud.count(), 3, "nothing doubled");
+            return Some(n);
+        }
+    }
+    None
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_asks_again_for_lost_provisions_when_the_plugin_promises_idempotence() {
+    let cloud = Cloud::default();
+    cloud.promise_idempotent_provisions();
+    let polls = polls_to_converge_after_provisions_lost_in_a_crash(&cloud).await;
+    assert!(polls.is_some_and(|n| n <= 2), "converged after {polls:?} polls");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_waits_out_lost_provisions_when_the_plugin_promises_nothing() {
+    let cloud = Cloud::default();
+    assert_eq!(polls_to_converge_after_provisions_lost_in_a_crash(&cloud).await, None, "a double would be worse");
+}
+
 #[tokio::test(start_paused = true)]
 async fn scale_down_takes_unhealthy_before_healthy_and_never_self() {
     let cloud = Cloud::default();
@@ -580,7 +618,8 @@ async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
     c.commit_group(sized(1, "v1", json!({})), false).await.unwrap();
     until(&c, "g", PROMPTLY, 10, |d| d.converged && d.instances.len() == 1).await;
 
-    // The first death is healed at once; its replacement dying at once is a crash loop.
+    // The member dies young (its slot's first quick death) and is healed at once; its
+    // replacement dying young too is a crash loop.
     let provisions = cloud.provisions();
     cloud.kill(cloud.live()[0].id.as_str());
     tokio::time::sleep(PROMPTLY).await;
@@ -589,7 +628,7 @@ async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
     polls(POLL, 3).await;
     assert_eq!(cloud.provisions(), provisions + 1, "held by the breaker");
     let d = c.describe_group(&id("g")).await.unwrap();
-    assert!(d.status.unwrap().last_error.unwrap().contains("vanished 50ms after it was listed"));
+    assert!(d.status.unwrap().last_error.unwrap().contains("vanished 50ms after it was listed: 2 quick deaths"));
 
     // After the backoff the probe goes; a replacement that lived past the window heals at once.
     until(&c, "g", POLL, 10, |d| d.instances.len() == 1).await;
@@ -598,6 +637,63 @@ async fn a_replacement_that_dies_at_once_is_a_crash_loop_held_by_the_breaker() {
     cloud.kill(cloud.live()[0].id.as_str());
     tokio::time::sleep(PROMPTLY).await;
     assert_eq!(cloud.provisions(), provisions + 1, "a long-lived replacement's death is no crash loop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_quick_death_is_healed_at_once_and_the_second_in_a_row_backs_off() {
+    const PROMPTLY: Duration = Duration::from_millis(50);
+    let cloud = Cloud::default();
+    cloud.push_changes();
+    let c = cloud.controller(POLL);
+    c.commit_group(sized(3, "v1", json!({})), false).await.unwrap();
+    until(&c, "g", PROMPTLY, 10, |d| d.converged && d.instances.len() == 3).await;
+    tokio::time::sleep(infrakit_group::decide::CRASH_LOOP_WINDOW).await;
+    // Kills a member and returns its replacement, asserting it was provisioned at once.
+    let kill = |victim: String| {
+        let cloud = &cloud;
+        async move {
+            let (before, provisions) = (cloud.live(), cloud.provisions());
+            cloud.kill(&victim);
+            tokio::time::sleep(PROMPTLY).await;
+            assert_eq!(cloud.provisions(), provisions + 1, "{victim} not replaced at once");
+            cloud.live().into_iter().find(|m| before.iter().all(|b| b.id != m.id)).expect("a replacement")
+        }
+    };
+
+    // Chaos kills long-lived members and then each replacement while it is young: each young
+    // death is its slot's first quick death, healed at once.
+    let members = cloud.live();
+    for victim in &members[..2] {
+        let young = kill(victim.id.to_string()).await;
+        kill(young.id.to_string()).await;
+    }
+
+    // The same slot dying young a second time in a row is a crash loop: its replacement waits.
+    let young = kill(members[2].id.to_string()).await;
+    let younger = kill(young.id.to_string()).await;
+    let provisions = cloud.provisions();
+    cloud.kill(younger.id.as_str());
+    polls(POLL, 3).await;
+    assert_eq!(cloud.provisions(), provisions, "the second quick death in a row backs off");
+    let d = c.describe_group(&id("g")).await.unwrap();
+    assert!(d.status.unwrap().last_error.unwrap().contains("2 quick deaths in a row of its slot"));
+    until(&c, "g", POLL, 10, |d| d.instances.len() == 3).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_first_commits_at_once_make_one_group_and_abandon_no_call() {
+    let cloud = Cloud::default();
+    cloud.set_validate_latency(Duration::from_millis(10));
+    cloud.set_provision_latency(Duration::from_millis(100));
+    let c = cloud.controller(POLL);
+    let (first, second) = tokio::join!(
+        c.commit_group(sized(3, "v1", json!({})), false),
+        c.commit_group(sized(3, "v1", json!({})), false)
+    );
+    first.unwrap();
+    second.unwrap();
+    until(&c, "g", POLL, 10, |d| d.converged && d.instances.len() == 3).await;
+    assert_eq!(cloud.attempts().len(), 3, "no provision started twice or abandoned mid-call");
 }
 
 /// An authority the test grants and withdraws, as a manager's lease would.

@@ -19,7 +19,7 @@ use sha1::{Digest, Sha1};
 pub const CLIENT_TOKEN_TAG: &str = "infrakit.aws.client-token";
 
 /// The tag in which this workspace's group controller puts its provision token.
-pub const PROVISION_TOKEN_TAG: &str = "infrakit.provision.token";
+pub use infrakit_spi::instance::PROVISION_TOKEN_TAG;
 
 /// The launch's client token: 40 hex digits, under EC2's limit of 64 ASCII characters.
 /// `generation` is bumped when EC2 answers a token with an instance that is already gone (a pet

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::Instance;
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
+use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Promises, Spec};
 use infrakit_spi::types::Tags;
 use infrakit_spi::{Error, Result};
 use serde_json::Value;
@@ -195,5 +195,11 @@ impl InstancePlugin for Ec2InstancePlugin {
         wanted.extend(self.options.namespace.iter().map(|(k, v)| (k.clone(), v.clone())));
         let instances = self.ec2().await.live_instances(&wanted).await.map_err(Error::from)?;
         Ok(instances.iter().map(|i| description(i, properties)).collect())
+    }
+
+    /// A launch's client token comes from the provision token, and a launch looks for an earlier
+    /// one by it first (see [`Self::launch`]).
+    async fn promises(&self) -> Result<Promises> {
+        Ok(Promises { idempotent_provision: true })
     }
 }

@@ -8,6 +8,9 @@
 //! Only regular files named `instance-*` are candidates when the folder is scanned: the default
 //! folder is the OS temp dir, shared with everything else on the machine, and every ID this
 //! plugin (or the original) hands out has that prefix.
+//!
+//! Provisions are idempotent (see [`Promises`]): a spec that carries a provision token gets an ID
+//! derived from its group and token, so asking again finds the file the first call wrote.
 
 use std::fs;
 use std::io;
@@ -15,10 +18,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
+use infrakit_spi::group::GROUP_TAG;
+use infrakit_spi::instance::{
+    Description, DestroyContext, InstanceId, InstancePlugin, PROVISION_TOKEN_TAG, Promises, Spec,
+};
 use infrakit_spi::types::Tags;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha1::{Digest, Sha1};
 use tracing::debug;
 
 use crate::atomic_write::{is_temporary, write_atomically};
@@ -146,6 +153,10 @@ impl InstancePlugin for FilePlugin {
         let (folder, tags) = (Arc::clone(&self.folder), tags.clone());
         Ok(blocking(move || folder.describe(&tags, properties)).await??)
     }
+
+    async fn promises(&self) -> infrakit_spi::Result<Promises> {
+        Ok(Promises { idempotent_provision: true })
+    }
 }
 
 /// The folder of instance files, and the blocking work on it.
@@ -159,8 +170,13 @@ struct Folder {
 
 impl Folder {
     fn provision(&self, spec: Spec) -> Result<InstanceId, FileError> {
-        // A random non-negative 63-bit number, as Go's `rand.Int63()`.
-        let id = InstanceId(format!("{ID_PREFIX}{}", rand::random::<u64>() >> 1));
+        let id = InstanceId(format!("{ID_PREFIX}{}", instance_number(&spec)));
+        // Held from the look to the write, so two calls with one token make one file.
+        let _changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.path_of(&id)?.is_file() {
+            debug!(%id, "provision asked again: the instance exists");
+            return Ok(id);
+        }
         let file = InstanceFile {
             description: Description {
                 id: id.clone(),
@@ -239,6 +255,20 @@ impl Folder {
         let path = self.path_of(id)?;
         write_atomically(&path, &bytes).map_err(|source| FileError::Write { path, source })
     }
+}
+
+/// A non-negative 63-bit number, as Go's `rand.Int63()`: random, or derived from the group and
+/// the provision token when the spec carries one, so that a repeated provision names the same
+/// instance.
+fn instance_number(spec: &Spec) -> u64 {
+    let Some(token) = spec.tags.get(PROVISION_TOKEN_TAG) else {
+        return rand::random::<u64>() >> 1;
+    };
+    let group = spec.tags.get(GROUP_TAG).map_or("", String::as_str);
+    let digest = Sha1::new().chain_update(group).chain_update([0]).chain_update(token).finalize();
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(bytes) >> 1
 }
 
 /// The instance held by a folder entry, or `None` (with a debug log) when the entry is not an

@@ -182,3 +182,26 @@ async fn validate_accepts_an_object_or_nothing() {
         Err(infrakit_spi::Error::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_provision_asked_again_with_its_token_finds_the_first_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    assert!(plugin.promises().await.unwrap().idempotent_provision);
+    let token = [("infrakit.group", "web"), ("infrakit.provision.token", "run1-7")];
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let plugin = plugin.clone();
+        calls.spawn(async move { plugin.provision(spec(&token)).await.unwrap() });
+    }
+    let made: Vec<InstanceId> = calls.join_all().await;
+    assert!(made.windows(2).all(|w| w[0] == w[1]), "one instance for one token: {made:?}");
+    assert_eq!(ids(&plugin, &[]).await.len(), 1);
+
+    // Another group's token, or no token, is another instance.
+    let elsewhere = plugin.provision(spec(&[("infrakit.group", "db"), ("infrakit.provision.token", "run1-7")]));
+    assert_ne!(elsewhere.await.unwrap(), made[0]);
+    let untokened = [plugin.provision(spec(&[])).await.unwrap(), plugin.provision(spec(&[])).await.unwrap()];
+    assert_ne!(untokened[0], untokened[1]);
+    assert_eq!(ids(&plugin, &[]).await.len(), 4);
+}

@@ -12,6 +12,23 @@ use crate::types::{Tags, nullable, string_id};
 /// The tag that carries a pet's logical ID, for backends that cannot store one natively.
 pub const LOGICAL_ID_TAG: &str = "infrakit.logical_id";
 
+/// The tag in which the group controller puts the token of the provision that creates an
+/// instance: unique per provision decided, the same on every retry of it.
+pub const PROVISION_TOKEN_TAG: &str = "infrakit.provision.token";
+
+/// What an instance plugin promises beyond the interface. A controller relies on nothing a
+/// plugin does not promise, so the default, the original's plugins' answer, promises nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Promises {
+    /// A provision whose spec carries a [`PROVISION_TOKEN_TAG`] that an instance of the same
+    /// group already carries, or that a provision still running carries, returns that instance
+    /// instead of creating another. A restarted controller can then ask again for provisions it
+    /// cannot see, instead of waiting minutes to learn whether they happened.
+    #[serde(default)]
+    pub idempotent_provision: bool,
+}
+
 string_id!(
     /// The backend's identifier of an instance (a container ID, `i-0abc...`, a file name).
     InstanceId
@@ -130,6 +147,11 @@ pub trait InstancePlugin: Send + Sync {
     /// (see [`crate::changes`]). The default, `None`, means listeners must poll.
     fn changes(&self) -> Option<ChangeStream> {
         None
+    }
+
+    /// What this plugin promises beyond the interface; nothing, unless it says.
+    async fn promises(&self) -> Result<Promises> {
+        Ok(Promises::default())
     }
 }
 

@@ -16,7 +16,9 @@ use infrakit_spi::group::{
     AllocationMethod, CONFIG_HASH_TAG, GROUP_TAG, GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec,
     Index,
 };
-use infrakit_spi::instance::{Description, DestroyContext, DestroyReason, InstanceId, InstancePlugin, Spec};
+use infrakit_spi::instance::{
+    Description, DestroyContext, DestroyReason, InstanceId, InstancePlugin, PROVISION_TOKEN_TAG, Promises, Spec,
+};
 use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::{PluginName, Tags};
 use infrakit_spi::{Error, Result};
@@ -56,6 +58,7 @@ struct Backend {
     fail_destroy: HashSet<InstanceId>,
     describe_lag: Duration,
     provision_latency: Duration,
+    validate_latency: Duration,
     health: Option<HealthScript>,
     health_calls: BTreeMap<InstanceId, Vec<Health>>,
     fail_drain: HashSet<InstanceId>,
@@ -67,6 +70,8 @@ struct Backend {
     fail_rate: Option<(u32, u64)>,
     audit: Vec<(bool, usize)>,
     changes: Option<broadcast::Sender<InstanceChange>>,
+    /// Whether a provision token already carried by an instance returns that instance.
+    idempotent: bool,
 }
 
 /// A small deterministic generator, so that a failing property case replays exactly.
@@ -137,6 +142,10 @@ impl Cloud {
         self.backend().describe_lag = lag;
     }
 
+    pub fn set_validate_latency(&self, latency: Duration) {
+        self.backend().validate_latency = latency;
+    }
+
     pub fn set_provision_latency(&self, latency: Duration) {
         self.backend().provision_latency = latency;
     }
@@ -185,6 +194,11 @@ impl Cloud {
     }
 
     /// Makes the instance plugin push changes (`InstancePlugin::changes`) from now on.
+    /// Promises idempotent provisions, and keeps the promise.
+    pub fn promise_idempotent_provisions(&self) {
+        self.backend().idempotent = true;
+    }
+
     pub fn push_changes(&self) {
         self.backend().changes = Some(broadcast::channel(64).0);
     }
@@ -321,6 +335,8 @@ impl PluginLookup for Lookup {
 #[async_trait]
 impl InstancePlugin for Cloud {
     async fn validate(&self, properties: Option<&Value>) -> Result<()> {
+        let latency = self.backend().validate_latency;
+        tokio::time::sleep(latency).await;
         match properties.and_then(|p| p.get("Invalid")) {
             Some(_) => Err(Error::invalid("instance properties are invalid")),
             None => Ok(()),
@@ -353,6 +369,12 @@ impl InstancePlugin for Cloud {
         if b.fail_provisions > 0 {
             b.fail_provisions -= 1;
             return Err(Error::unavailable("backend quota exceeded"));
+        }
+        let token = spec.tags.get(PROVISION_TOKEN_TAG);
+        let made =
+            b.instances.values().find(|s| token.is_some() && s.description.tags.get(PROVISION_TOKEN_TAG) == token);
+        if let Some(made) = made.filter(|_| b.idempotent) {
+            return Ok(made.description.id.clone());
         }
         b.next_id += 1;
         let id = InstanceId(format!("i-{:03}", b.next_id + 100));
@@ -405,6 +427,10 @@ impl InstancePlugin for Cloud {
             .filter(|s| tags.iter().all(|(k, v)| s.description.tags.get(k) == Some(v)))
             .map(|s| s.description.clone())
             .collect())
+    }
+
+    async fn promises(&self) -> Result<Promises> {
+        Ok(Promises { idempotent_provision: self.backend().idempotent })
     }
 
     fn changes(&self) -> Option<ChangeStream> {

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use infrakit_spi::changes::{ChangeStream, InstanceChange, changes_topic};
 use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::group::{AllocationMethod, GroupDescription, GroupId, GroupPlugin, GroupSpec, Index, RolloutStatus};
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
+use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Promises, Spec};
 use infrakit_spi::types::{InterfaceSpec, PluginName, Tags};
 use infrakit_spi::{Error, Result};
 use serde::Serialize;
@@ -82,6 +82,16 @@ impl InstancePlugin for InstanceClient {
 
     /// The changes the plugin publishes on its events, subscribed on first poll. A plugin that
     /// pushes none (or an original one) leaves the stream silent; it ends when the connection does.
+    async fn promises(&self) -> Result<Promises> {
+        let request = instance::PromisesRequest { r#type: self.object.clone() };
+        match self.call::<_, instance::PromisesResponse>("Instance.Promises", &request).await {
+            Ok(response) => Ok(response.promises),
+            // The original's plugins know no such method: they promise nothing.
+            Err(e) if e.message().starts_with("rpc: can't find method") => Ok(Promises::default()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn changes(&self) -> Option<ChangeStream> {
         let client = self.client.clone();
         let topic = changes_topic(&self.object);

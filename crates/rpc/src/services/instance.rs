@@ -37,6 +37,7 @@ impl Service for InstanceService {
             MethodExample::zero::<DescribeInstancesRequest, DescribeInstancesResponse>("DescribeInstances"),
             MethodExample::zero::<DestroyRequest, OkResponse>("Destroy"),
             MethodExample::zero::<LabelRequest, OkResponse>("Label"),
+            MethodExample::zero::<PromisesRequest, PromisesResponse>("Promises"),
             MethodExample::zero::<ProvisionRequest, ProvisionResponse>("Provision"),
             MethodExample::zero::<ValidateRequest, OkResponse>("Validate"),
         ]
@@ -83,6 +84,12 @@ impl InstanceService {
                 let plugin = self.objects.select(&request.r#type)?;
                 let descriptions = plugin.describe_instances(&request.tags, request.properties).await?;
                 C::encode(&DescribeInstancesResponse { r#type: request.r#type, descriptions })
+            }
+            "Promises" => {
+                let request: PromisesRequest = C::decode(params)?;
+                let plugin = self.objects.select(&request.r#type)?;
+                let promises = plugin.promises().await?;
+                C::encode(&PromisesResponse { r#type: request.r#type, promises })
             }
             _ => Err(RpcError::unknown_method(NAME, method)),
         }

@@ -1,6 +1,6 @@
 //! `Instance.*` (`Instance/0.6.1`).
 
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, Spec};
+use infrakit_spi::instance::{Description, DestroyContext, InstanceId, Promises, Spec};
 use infrakit_spi::types::{Tags, nullable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -111,4 +111,26 @@ pub struct DescribeInstancesResponse {
     /// The matching instances.
     #[serde(default, with = "nullable")]
     pub descriptions: Vec<Description>,
+}
+
+/// `Instance.Promises`: what the plugin promises beyond the interface. This workspace's
+/// extension: the original's plugins answer `can't find method`, which means no promises.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PromisesRequest {
+    /// The object (`""` for the default one).
+    #[serde(default)]
+    pub r#type: String,
+}
+
+/// The answer to [`PromisesRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PromisesResponse {
+    /// The request's object, echoed.
+    #[serde(default)]
+    pub r#type: String,
+    /// What the object promises.
+    #[serde(default)]
+    pub promises: Promises,
 }

@@ -201,9 +201,16 @@ async fn info_describes_the_first_service() {
         interface["Methods"].as_array().unwrap().iter().map(|m| m["Request"]["method"].as_str().unwrap()).collect();
     assert_eq!(
         methods,
-        ["Instance.DescribeInstances", "Instance.Destroy", "Instance.Label", "Instance.Provision", "Instance.Validate"]
+        [
+            "Instance.DescribeInstances",
+            "Instance.Destroy",
+            "Instance.Label",
+            "Instance.Promises",
+            "Instance.Provision",
+            "Instance.Validate"
+        ]
     );
-    let provision = &interface["Methods"][3];
+    let provision = &interface["Methods"][4];
     assert_eq!(provision["Request"]["jsonrpc"], "2.0");
     assert_eq!(
         provision["Request"]["params"],

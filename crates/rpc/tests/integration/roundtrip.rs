@@ -5,7 +5,9 @@ use infrakit_rpc::{FlavorClient, GroupClient, InstanceClient, RemoteLookup};
 use infrakit_spi::Error;
 use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::group::{AllocationMethod, GroupId, GroupPlugin, GroupSpec, Index, RolloutState};
-use infrakit_spi::instance::{Attachment, Description, DestroyContext, InstanceId, InstancePlugin, LogicalId, Spec};
+use infrakit_spi::instance::{
+    Attachment, Description, DestroyContext, InstanceId, InstancePlugin, LogicalId, Promises, Spec,
+};
 use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::Tags;
 use serde_json::json;
@@ -23,6 +25,7 @@ async fn instance_methods_round_trip() {
     let default = InstanceClient::new(running.client(), &"simulator".parse().unwrap());
     let compute = InstanceClient::new(running.client(), &"simulator/compute".parse().unwrap());
 
+    assert_eq!(compute.promises().await.unwrap(), Promises::default(), "the recorder promises nothing");
     default.validate(Some(&json!({"Note": "ok"}))).await.unwrap();
     default.validate(None).await.unwrap();
     assert_eq!(plugins.instances.state().validated, vec![Some(json!({"Note": "ok"})), None]);
