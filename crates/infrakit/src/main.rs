@@ -4,6 +4,7 @@
 //! and turns its outcome into an exit status. The work lives in the library crates.
 
 mod bench;
+mod chaos;
 mod cli;
 mod input;
 mod kinds;

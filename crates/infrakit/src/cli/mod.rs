@@ -177,6 +177,19 @@ pub enum BenchCommand {
     /// The group controller against the in-memory simulator: scale from zero, bounded
     /// parallelism, a rollout with surge, and 100 groups in steady state (takes about a minute).
     Group,
+    /// `kill -9` of `infrakit up` at a random moment of a rollout of file instances, restarted
+    /// each time: checks that nothing leaks or doubles and the surge holds, and times recovery.
+    Chaos {
+        /// How many kill-and-restart trials.
+        #[arg(long, default_value_t = 50)]
+        trials: u32,
+        /// The group's size.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// The rollout's MaxSurge.
+        #[arg(long, default_value_t = 10)]
+        surge: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,5 +359,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff { group, from, to } => history::show_diff(&group, &remote, from, to).await,
         Command::Rollback { group, to } => history::rollback(&group, &remote, to).await,
         Command::Bench(BenchCommand::Group) => crate::bench::group().await.map(|()| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Chaos { trials, size, surge }) => {
+            let chaos = crate::chaos::Chaos { trials, size, surge };
+            tokio::task::spawn_blocking(move || crate::chaos::run(chaos)).await?.map(|()| ExitCode::SUCCESS)
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! one test binary with a module per area.
 
 mod aws_group;
+mod ceiling;
 mod docker;
 mod etcd_ha;
 mod group_e2e;
