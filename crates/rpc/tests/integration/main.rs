@@ -7,6 +7,7 @@ mod events;
 mod external;
 mod golden;
 mod handshake;
+mod keyed;
 mod lifecycle;
 mod roundtrip;
 mod support;
