@@ -11,3 +11,4 @@ mod keyed;
 mod lifecycle;
 mod roundtrip;
 mod support;
+mod tls;
