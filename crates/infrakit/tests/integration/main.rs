@@ -5,6 +5,7 @@ mod aws_group;
 mod docker;
 mod etcd_ha;
 mod group_e2e;
+mod keyed;
 mod plugins;
 mod reap;
 mod remote;
