@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tracing::warn;
 
+use crate::manager::StoreChoice;
 use crate::registry::{Objects, Registry};
 
 /// A kind of plugin.
@@ -87,8 +88,15 @@ impl Kind {
     }
 
     /// Builds the plugin's objects. `options` is a document laid over the settings taken from
-    /// the environment; `registry` is how plugins that call others (combo, group) find them.
-    pub fn build(self, name: &str, options: Option<&Value>, registry: &Arc<Registry>) -> Result<Objects> {
+    /// the environment; `registry` is how plugins that call others (combo, group) find them;
+    /// `store` is where a manager keeps its specs.
+    pub fn build(
+        self,
+        name: &str,
+        options: Option<&Value>,
+        registry: &Arc<Registry>,
+        store: &StoreChoice,
+    ) -> Result<Objects> {
         if options.is_some() && !matches!(self, Kind::File | Kind::Simulator | Kind::Process | Kind::Aws | Kind::Docker)
         {
             bail!("the {self} kind takes no options; it is set with environment variables");
@@ -131,15 +139,9 @@ impl Kind {
                 objects.events = Some(bus);
             }
             Kind::Manager => {
-                let choice = crate::manager::StoreChoice::from_env()?;
                 // Building is synchronous for every other kind; connecting to etcd is not.
                 let assembled = tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(crate::manager::assemble(
-                        name,
-                        &home(),
-                        &choice,
-                        registry,
-                    ))
+                    tokio::runtime::Handle::current().block_on(crate::manager::assemble(name, &home(), store, registry))
                 })?;
                 if let Some(listen) = std::env::var(crate::mux::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
                     let token = crate::mux::token(&home())?;

@@ -16,8 +16,9 @@ use infrakit_spi::duration::GoDuration;
 use crate::kinds::forward_events;
 use crate::registry::{Objects, Registry};
 
-/// The object name the manager's groups are served under (`<socket>/groups`, as the original);
-/// being the only group object, it also answers `<socket>` and `<socket>/<gid>`.
+/// The object name of all the manager's groups (`<socket>/groups`, as the original). The manager
+/// is also the default object (`<socket>`) and, as the original's, an object per group it
+/// manages (`<socket>/<gid>`).
 const GROUPS_OBJECT: &str = "groups";
 /// Where a cluster of managers keeps its keys in etcd.
 const ETCD_PREFIX: &str = "infrakit/";
@@ -26,7 +27,7 @@ const ETCD_LEADER_KEY: &str = "infrakit/leader";
 /// How long connecting to etcd may take before the manager gives up starting.
 const ETCD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The environment variables of the manager kind (`up` has flags for them too).
+/// The environment variables of the store flags of `up` and `plugin start` (see `StoreArgs`).
 pub const STORE_ENV: &str = "INFRAKIT_MANAGER_STORE";
 pub const ETCD_ENDPOINTS_ENV: &str = "INFRAKIT_ETCD_ENDPOINTS";
 pub const LEASE_TTL_ENV: &str = "INFRAKIT_MANAGER_LEASE_TTL";
@@ -63,12 +64,6 @@ impl StoreChoice {
             }
             other => bail!("unknown store '{other}': embedded or etcd"),
         }
-    }
-
-    /// From the environment, for the manager kind.
-    pub fn from_env() -> Result<Self> {
-        let var = |name| std::env::var(name).ok();
-        Self::new(var(STORE_ENV).as_deref(), var(ETCD_ENDPOINTS_ENV).as_deref(), var(LEASE_TTL_ENV).as_deref())
     }
 }
 
@@ -122,7 +117,8 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
     let bus = EventBus::new();
     tokio::spawn(forward_events(controller.subscribe(), bus.clone()));
     let objects = Objects {
-        groups: vec![(GROUPS_OBJECT.to_owned(), Arc::new(manager.clone()))],
+        groups: vec![(String::new(), Arc::new(manager.clone())), (GROUPS_OBJECT.to_owned(), Arc::new(manager.clone()))],
+        groups_as_objects: Some(Arc::new(manager.clone())),
         services: vec![Arc::new(ManagerService::new(manager.clone()))],
         events: Some(bus),
         ..Objects::default()

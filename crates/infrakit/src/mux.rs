@@ -29,6 +29,7 @@ use infrakit_manager::Manager;
 use infrakit_rpc::discovery::{self, Address, HttpBase};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
+use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -177,9 +178,12 @@ fn json(value: &serde_json::Value) -> Response<Body> {
     response
 }
 
-/// Compares without stopping at the first difference, so timing tells nothing about the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares two tokens in a time that tells nothing about the expected one: both are hashed and
+/// the digests, always of one length, compared without stopping at the first difference. (A
+/// plain comparison returns early on a length mismatch, which tells the token's length.)
+fn same(presented: &[u8], expected: &[u8]) -> bool {
+    let (presented, expected) = (Sha256::digest(presented), Sha256::digest(expected));
+    presented.iter().zip(expected.iter()).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Mux {
@@ -300,5 +304,21 @@ where
             warn!("remote access: request failed: {e}");
             empty(StatusCode::BAD_GATEWAY)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn tokens_match_only_when_equal_whatever_their_lengths() {
+        let token = b"4f1c0ffee";
+        assert!(same(token, token));
+        assert!(same(b"", b""));
+        assert!(!same(b"4f1c0ffe", token), "a prefix");
+        assert!(!same(b"4f1c0ffee0", token), "longer");
+        assert!(!same(b"", token));
+        assert!(!same(b"4f1c0ffef", token), "one byte differs");
     }
 }

@@ -15,13 +15,15 @@ use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::types::PluginName;
 use infrakit_spi::{Error, Result};
 
-/// The objects one plugin serves, by object name (`""` is the default object), the events it
-/// publishes, and any further RPC services (the manager's `Manager`).
+/// The objects one plugin serves, by object name (`""` is the default object), a group plugin
+/// whose groups are objects too (the manager), the events it publishes, and any further RPC
+/// services (the manager's `Manager`).
 #[derive(Default, Clone)]
 pub struct Objects {
     pub instances: Vec<(String, Arc<dyn InstancePlugin>)>,
     pub flavors: Vec<(String, Arc<dyn FlavorPlugin>)>,
     pub groups: Vec<(String, Arc<dyn GroupPlugin>)>,
+    pub groups_as_objects: Option<Arc<dyn GroupPlugin>>,
     pub events: Option<EventBus>,
     pub services: Vec<Arc<dyn Service>>,
 }

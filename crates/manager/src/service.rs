@@ -161,7 +161,7 @@ impl Service for ManagerService {
         InterfaceSpec::manager()
     }
 
-    fn objects(&self) -> Vec<String> {
+    async fn objects(&self) -> Vec<String> {
         vec![".".to_owned()]
     }
 

@@ -29,9 +29,9 @@ use crate::events::{Event, EventBus};
 use crate::info::VendorInfo;
 use crate::service::Service;
 use crate::services::flavor::{self, FlavorService};
-use crate::services::group::{self, GroupService};
+use crate::services::group::{self, GroupObjects, GroupService};
 use crate::services::instance::{self, InstanceService};
-use crate::services::{Keyed, Registry, Typed};
+use crate::services::{Registry, Typed};
 
 /// How many connections a plugin serves at once; more wait in the listen backlog. Bounds the
 /// memory a burst of clients can pin (each may be buffering a request body).
@@ -71,7 +71,7 @@ pub struct PluginServer {
 enum Registration {
     Instance(Typed<dyn InstancePlugin>),
     Flavor(Typed<dyn FlavorPlugin>),
-    Group(Keyed<dyn GroupPlugin>),
+    Group(GroupObjects),
     Custom(Arc<dyn Service>),
 }
 
@@ -84,7 +84,7 @@ impl Registration {
         if let Self::Flavor(objects) = self { Some(objects) } else { None }
     }
 
-    fn groups(&mut self) -> Option<&mut Keyed<dyn GroupPlugin>> {
+    fn groups(&mut self) -> Option<&mut GroupObjects> {
         if let Self::Group(objects) = self { Some(objects) } else { None }
     }
 }
@@ -123,8 +123,18 @@ impl PluginServer {
     /// Serves a group plugin as the object `object` (`""` for the default object), resolved from
     /// the `Name` of requests with the original's rules.
     pub fn group(mut self, object: &str, plugin: Arc<dyn GroupPlugin>) -> Self {
-        let inserted = self.add(Registration::groups, Registration::Group, |o| o.insert(object, plugin));
+        let inserted = self.add(Registration::groups, Registration::Group, |o| o.fixed.insert(object, plugin));
         self.note_duplicate(inserted, group::NAME, object)
+    }
+
+    /// Serves every group that `plugin` manages as an object of its own, named by the group ID
+    /// (so `<socket>/<ID>` reaches it), beside the objects given to [`group`](Self::group), as
+    /// the original's manager does. The groups are listed with `inspect_groups` when a handshake
+    /// or a request needs them; an ID that names a fixed object stays with that object. Given
+    /// twice, the second plugin wins.
+    pub fn groups_as_objects(mut self, plugin: Arc<dyn GroupPlugin>) -> Self {
+        self.add(Registration::groups, Registration::Group, |o| o.per_group.replace(plugin).is_none());
+        self
     }
 
     /// Serves another RPC service (the manager, a controller's extra methods).

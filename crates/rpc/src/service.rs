@@ -22,8 +22,9 @@ pub trait Service: Send + Sync {
     fn interface(&self) -> InterfaceSpec;
 
     /// The object names that the handshake lists under the interface: `"."` for the default
-    /// object, otherwise sub-types or group IDs. Asked on every handshake, so it may change.
-    fn objects(&self) -> Vec<String>;
+    /// object, otherwise sub-types or group IDs. Asked on every handshake, so it may change (the
+    /// manager lists the groups it manages).
+    async fn objects(&self) -> Vec<String>;
 
     /// Example calls for `/info/api.json`: one per method, with zero-valued params and result.
     fn examples(&self) -> Vec<MethodExample> {

@@ -7,11 +7,15 @@
 //!
 //! A server's certificate is verified as browsers do (WebPKI), with one addition: a server that
 //! presents exactly one of the named certificates as its own is trusted if that certificate
-//! carries the server's name. `openssl req -x509` marks a self-signed certificate as a CA, which
-//! WebPKI refuses to accept as a server's; curl's `--cacert` accepts it, and so does this.
+//! carries the server's name and is within its validity period. `openssl req -x509` marks a
+//! self-signed certificate as a CA, which WebPKI refuses to accept as a server's; curl's
+//! `--cacert` accepts it, and so does this.
+
+mod validity;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use infrakit_spi::Error;
 use rustls_pki_types::pem::PemObject;
@@ -19,7 +23,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use tokio_rustls::rustls::client::{WebPkiServerVerifier, verify_server_name};
 use tokio_rustls::rustls::server::ParsedCertificate;
-use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_rustls::rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// The variable naming a PEM file of certificates to trust for `https://` addresses.
 pub const TLS_CA_ENV: &str = "INFRAKIT_TLS_CA";
@@ -64,7 +68,8 @@ pub fn client_config(ca_files: &[PathBuf]) -> Result<Arc<ClientConfig>, Error> {
     Ok(Arc::new(config))
 }
 
-/// WebPKI, or one of the named certificates presented as the server's own with its name.
+/// WebPKI, or one of the named certificates presented as the server's own with its name, within
+/// its validity period.
 #[derive(Debug)]
 struct Verifier {
     webpki: Arc<WebPkiServerVerifier>,
@@ -88,6 +93,15 @@ impl ServerCertVerifier for Verifier {
             return Err(refused);
         }
         verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+        let period = validity::validity(end_entity.as_ref()).ok_or(CertificateError::BadEncoding)?;
+        let at = |seconds: i64| UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(seconds).unwrap_or(0)));
+        let time = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if time < period.not_before {
+            return Err(CertificateError::NotValidYetContext { time: now, not_before: at(period.not_before) }.into());
+        }
+        if time > period.not_after {
+            return Err(CertificateError::ExpiredContext { time: now, not_after: at(period.not_after) }.into());
+        }
         Ok(ServerCertVerified::assertion())
     }
 

@@ -19,12 +19,18 @@ use crate::output::{Format, Table, print, tags_cell};
 /// The socket of the stateless group controller, used when no manager runs.
 const STATELESS: &str = Kind::Group.default_socket();
 
-pub async fn run(plugin: Option<String>, command: GroupCommand, remote: &Remote, format: Format) -> Result<ExitCode> {
-    let name: PluginName = match (plugin, &remote.host) {
-        (Some(name), _) => name.parse()?,
+pub async fn run(
+    plugin: Option<String>,
+    mut command: GroupCommand,
+    remote: &Remote,
+    format: Format,
+) -> Result<ExitCode> {
+    let name: PluginName = match (qualified_group(&mut command), plugin, &remote.host) {
+        (Some(name), _, _) => name,
+        (None, Some(name), _) => name.parse()?,
         // A remote host is reached through its manager.
-        (None, Some(_)) => MANAGER.parse()?,
-        (None, None) => default_plugin(&plugins_dir())?.parse()?,
+        (None, None, Some(_)) => MANAGER.parse()?,
+        (None, None, None) => default_plugin(&plugins_dir())?.parse()?,
     };
     let client = remote.client_for(name.lookup())?;
     let groups = GroupClient::new(client.clone(), &name);
@@ -89,6 +95,31 @@ pub async fn run(plugin: Option<String>, command: GroupCommand, remote: &Remote,
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The original's CLI names a manager's group as an object of the manager, `SOCKET/ID`
+/// (`group/web`); given so, the group argument is replaced by its ID and the returned name, sent
+/// as the requests' `Name`, addresses the plugin. A plain `ID` is left alone.
+fn qualified_group(command: &mut GroupCommand) -> Option<PluginName> {
+    let id = match command {
+        GroupCommand::Describe { id, .. }
+        | GroupCommand::Scale { id, .. }
+        | GroupCommand::DestroyInstances { id, .. }
+        | GroupCommand::Free { id }
+        | GroupCommand::Destroy { id }
+        | GroupCommand::Events { id, .. } => id,
+        GroupCommand::Rollout(
+            RolloutCommand::Pause { id }
+            | RolloutCommand::Resume { id }
+            | RolloutCommand::Abort { id }
+            | RolloutCommand::Status { id },
+        ) => id,
+        GroupCommand::Commit { .. } | GroupCommand::Ls { .. } => return None,
+    };
+    let name: PluginName = id.parse().ok()?;
+    let group = name.object()?.to_owned();
+    *id = group;
+    Some(name)
 }
 
 /// The manager's socket when a manager runs, else the stateless controller's.

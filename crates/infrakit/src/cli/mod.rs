@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::manager::StoreChoice;
+use crate::manager::{self, StoreChoice};
 use crate::output::Format;
 
 /// Keep infrastructure in the state its owner declared.
@@ -84,17 +84,8 @@ pub enum Command {
     /// running; the next `up` adopts them and resumes any rollout.
     Up {
         file: PathBuf,
-        /// Where specs are kept: `embedded` (a file under $INFRAKIT_HOME) or `etcd` (shared by
-        /// several managers, one of them leading).
-        #[arg(long, env = "INFRAKIT_MANAGER_STORE", value_name = "embedded|etcd")]
-        store: Option<String>,
-        /// The etcd endpoints, comma-separated (with --store etcd).
-        #[arg(long, env = "INFRAKIT_ETCD_ENDPOINTS", value_name = "URLS")]
-        etcd_endpoints: Option<String>,
-        /// The leader lease TTL (with --store etcd): a new leader acts within about this long
-        /// after the old one dies.
-        #[arg(long, env = "INFRAKIT_MANAGER_LEASE_TTL", value_name = "DURATION")]
-        lease_ttl: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Serve every plugin over HTTP on this TCP address (e.g. `127.0.0.1:24864`), with the
         /// bearer token of $INFRAKIT_HOME/token (or $INFRAKIT_TOKEN); followers forward to the
         /// leader.
@@ -137,7 +128,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Run plugins in this process until SIGINT or SIGTERM.
+    /// Run plugins in this process until SIGINT, SIGTERM or SIGHUP.
     ///
     /// Each argument is KIND[:NAME]: the kind of plugin and the socket name to serve it under
     /// (default: the kind's usual name; `group` is served as `group-stateless`, as the original).
@@ -152,6 +143,9 @@ pub enum PluginCommand {
         /// `{DescribeLag: 2s, FailureRate: 0.1, Capacity: 100}` (file, simulator, process, docker, aws).
         #[arg(long = "options", value_name = "NAME=FILE", value_parser = parse_options)]
         options: Vec<(String, PathBuf)>,
+        /// Where a `manager` keeps its specs.
+        #[command(flatten)]
+        store: StoreArgs,
     },
 
     /// List the running plugins with the interfaces they implement.
@@ -316,6 +310,30 @@ pub enum FlavorCommand {
     },
 }
 
+/// Where a manager keeps its specs: the flags of `up` and `plugin start`, each also read from its
+/// environment variable (a flag given wins over the variable).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Where specs are kept: `embedded` (a file under $INFRAKIT_HOME) or `etcd` (shared by
+    /// several managers, one of them leading).
+    #[arg(long, env = manager::STORE_ENV, value_name = "embedded|etcd")]
+    store: Option<String>,
+    /// The etcd endpoints, comma-separated (with --store etcd).
+    #[arg(long, env = manager::ETCD_ENDPOINTS_ENV, value_name = "URLS")]
+    etcd_endpoints: Option<String>,
+    /// The leader lease TTL (with --store etcd): a new leader acts within about this long after
+    /// the old one dies.
+    #[arg(long, env = manager::LEASE_TTL_ENV, value_name = "DURATION")]
+    lease_ttl: Option<String>,
+}
+
+impl StoreArgs {
+    /// The store these flags choose.
+    pub fn choice(&self) -> Result<StoreChoice> {
+        StoreChoice::new(self.store.as_deref(), self.etcd_endpoints.as_deref(), self.lease_ttl.as_deref())
+    }
+}
+
 /// The group allocation a flavor is validated or prepared against.
 #[derive(Debug, clap::Args)]
 pub struct AllocationArgs {
@@ -349,8 +367,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance { name, command } => instance::run(&name, command, &remote, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, &remote, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, &remote, cli.output).await,
-        Command::Up { file, store, etcd_endpoints, lease_ttl, listen, tls_cert, tls_key } => {
-            let store = StoreChoice::new(store.as_deref(), etcd_endpoints.as_deref(), lease_ttl.as_deref())?;
+        Command::Up { file, store, listen, tls_cert, tls_key } => {
+            let store = store.choice()?;
             let tls = crate::mux::TlsFiles::new(tls_cert, tls_key)?;
             up::run(&file, &store, listen.as_deref(), tls.as_ref()).await
         }

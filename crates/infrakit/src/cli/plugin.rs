@@ -16,15 +16,19 @@ use tracing::info;
 
 use super::PluginCommand;
 use crate::input::read_document;
-use crate::kinds::PluginArg;
+use crate::kinds::{Kind, PluginArg};
+use crate::manager::StoreChoice;
 use crate::output::{Format, Table, print};
 use crate::registry::{Objects, Registry};
 
 pub async fn run(command: PluginCommand, format: Format) -> Result<ExitCode> {
     let dir = plugins_dir();
     match command {
-        PluginCommand::Start { plugins, options } => {
+        PluginCommand::Start { plugins, options, store } => {
             let plugins = plugins.iter().map(|p| p.parse::<PluginArg>()).collect::<Result<Vec<_>>>()?;
+            // Only a manager keeps specs: a store setting does not concern other kinds.
+            let store =
+                if plugins.iter().any(|p| p.kind == Kind::Manager) { store.choice()? } else { StoreChoice::Embedded };
             let mut documents = HashMap::new();
             for (name, file) in options {
                 if !plugins.iter().any(|p| p.name == name) {
@@ -32,7 +36,7 @@ pub async fn run(command: PluginCommand, format: Format) -> Result<ExitCode> {
                 }
                 documents.insert(name, read_document::<Value>(&file)?);
             }
-            start(&dir, plugins, documents).await?;
+            start(&dir, plugins, documents, &store).await?;
         }
         PluginCommand::Ls { quiet } => ls(&dir, quiet, format).await?,
         PluginCommand::Stop { names, all } => stop(&dir, names, all)?,
@@ -40,13 +44,18 @@ pub async fn run(command: PluginCommand, format: Format) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves the plugins until SIGINT or SIGTERM; all sockets are claimed before any is served, so
+/// Serves the plugins until SIGINT, SIGTERM or SIGHUP; all sockets are claimed before any is served, so
 /// a name clash leaves nothing half-started.
-async fn start(dir: &Path, plugins: Vec<PluginArg>, options: HashMap<String, Value>) -> Result<()> {
+async fn start(
+    dir: &Path,
+    plugins: Vec<PluginArg>,
+    options: HashMap<String, Value>,
+    store: &StoreChoice,
+) -> Result<()> {
     let registry = Arc::new(Registry::new(RemoteLookup::new(dir.to_owned())));
     let mut bound = Vec::new();
     for plugin in &plugins {
-        let objects = plugin.kind.build(&plugin.name, options.get(&plugin.name), &registry)?;
+        let objects = plugin.kind.build(&plugin.name, options.get(&plugin.name), &registry, store)?;
         registry.register(&plugin.name, objects.clone());
         let server = serve_objects(PluginServer::new(plugin.name.clone()), objects);
         let server = server.bind(dir).await.with_context(|| format!("cannot start plugin {}", plugin.name))?;
@@ -72,6 +81,9 @@ pub fn serve_objects(mut server: PluginServer, objects: Objects) -> PluginServer
     for (name, plugin) in objects.groups {
         server = server.group(&name, plugin);
     }
+    if let Some(plugin) = objects.groups_as_objects {
+        server = server.groups_as_objects(plugin);
+    }
     if let Some(bus) = objects.events {
         server = server.events(bus);
     }
@@ -81,14 +93,17 @@ pub fn serve_objects(mut server: PluginServer, objects: Objects) -> PluginServer
     server
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
+/// Resolves on the first SIGINT, SIGTERM or SIGHUP. SIGHUP (the terminal closed) is a clean stop
+/// too: its default action kills the process, leaving sockets and pid files behind.
 pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     Ok(async move {
         tokio::select! {
             _ = interrupt.recv() => info!("SIGINT received, stopping"),
             _ = terminate.recv() => info!("SIGTERM received, stopping"),
+            _ = hangup.recv() => info!("SIGHUP received, stopping"),
         }
     })
 }

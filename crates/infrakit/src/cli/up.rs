@@ -2,7 +2,7 @@
 //!
 //! It starts the manager (embedded store, group controller) and every plugin the file's groups
 //! name, serves them all on their sockets so the other commands work alongside, commits the
-//! file's groups, shows each group converging, and then keeps healing until Ctrl-C or SIGTERM.
+//! file's groups, shows each group converging, and then keeps healing until Ctrl-C, SIGTERM or SIGHUP.
 //! Stopping leaves every instance running; the next `up` re-applies the stored specs first, so
 //! it adopts them, and a rollout cut short by a crash resumes.
 
@@ -137,7 +137,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
     let registry = Arc::new(Registry::new(RemoteLookup::new(dir.clone())));
     let mut servers = Vec::new();
     for (kind, name) in &plugins {
-        let objects = kind.build(name, None, &registry)?;
+        let objects = kind.build(name, None, &registry, store)?;
         registry.register(name, objects.clone());
         servers.push(serve_objects(PluginServer::new(name.clone()), objects));
     }

@@ -6,6 +6,7 @@ mod ceiling;
 mod docker;
 mod etcd_ha;
 mod group_e2e;
+mod keyed;
 mod plugins;
 mod reap;
 mod remote;

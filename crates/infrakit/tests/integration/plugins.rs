@@ -132,3 +132,38 @@ fn a_closed_pipe_ends_output_quietly() {
     home.ok(&["plugin", "stop", "simulator"]);
     assert!(server.wait().unwrap().success());
 }
+
+#[test]
+fn plugin_start_and_up_take_the_store_from_flags_over_the_environment() {
+    let home = Home::create();
+    let spec = home.write(
+        "web.yml",
+        "ID: web\nProperties:\n  Allocation: {Size: 0}\n  Instance: {Plugin: file}\n  Flavor: {Plugin: vanilla}\n",
+    );
+    for args in [vec!["plugin", "start", "manager", "--store", "bogus"], vec!["up", &spec, "--store", "bogus"]] {
+        let out = home.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("unknown store 'bogus': embedded or etcd"), "{args:?}: {err}");
+    }
+    for args in [vec!["plugin", "start", "manager"], vec!["up", &spec]] {
+        let out = home.command_for(&args).env("INFRAKIT_MANAGER_STORE", "bogus").output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("unknown store 'bogus': embedded or etcd"), "{args:?}: {err}");
+    }
+    let out = home.command_for(&["plugin", "start", "manager", "--store", "etcd"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the etcd store needs endpoints"), "{err}");
+
+    // The flag wins over the variable; other kinds ignore the store.
+    let mut manager = home.start_with_env(&["manager", "--store", "embedded"], &[("INFRAKIT_MANAGER_STORE", "bogus")]);
+    home.wait_for_socket("group");
+    assert!(home.path().join("manager").join("specs.redb").exists(), "the embedded store is open");
+    home.ok(&["plugin", "stop", "group"]);
+    assert!(manager.wait().unwrap().success());
+    let mut file = home.start_with_env(&["file"], &[("INFRAKIT_MANAGER_STORE", "bogus")]);
+    home.wait_for_socket("file");
+    home.ok(&["plugin", "stop", "file"]);
+    assert!(file.wait().unwrap().success());
+}

@@ -233,3 +233,25 @@ fn plan_changes_nothing_and_exits_2_for_changes() {
     assert_eq!(counts(&home).unwrap()["OldConfig"], 0, "plan changed nothing");
     stop(&mut manager, Signal::SIGTERM);
 }
+
+#[test]
+fn sighup_stops_up_cleanly_and_the_next_up_serves_at_once() {
+    let home = Home::create();
+    let v1 = home.write("v1.yml", &stack("v1"));
+    let mut first = up(&home, &v1);
+    eventually("the first up converges", || converged(&home));
+    kill(Pid::from_raw(first.id() as i32), Signal::SIGHUP).unwrap();
+    let status = first.wait().unwrap();
+    assert!(status.success(), "SIGHUP is a clean stop: {status}");
+    for name in ["group", "file", "vanilla"] {
+        assert!(!home.plugins().join(name).exists(), "{name} socket left behind");
+        assert!(!home.plugins().join(format!("{name}.pid")).exists(), "{name} pid file left behind");
+    }
+
+    let started = Instant::now();
+    let mut second = up(&home, &v1);
+    eventually("the second up answers", || describe(&home).is_some());
+    let reached = started.elapsed();
+    assert!(reached < Duration::from_secs(5), "the second up answered after {reached:?}");
+    stop(&mut second, Signal::SIGTERM);
+}

@@ -28,7 +28,7 @@ impl Service for FlavorService {
         InterfaceSpec::flavor()
     }
 
-    fn objects(&self) -> Vec<String> {
+    async fn objects(&self) -> Vec<String> {
         self.objects.names()
     }
 

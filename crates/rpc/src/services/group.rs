@@ -1,7 +1,14 @@
 //! `Group.*`: JSON-RPC to [`GroupPlugin`] calls, the object resolved from the request's `Name`.
 //!
+//! A plugin may serve each of its groups as an object of its own, as the original's manager
+//! does: the group IDs are then keys beside the fixed objects, all reaching that plugin, so
+//! `group/web` (socket `group`, group `web`) resolves with the original's rules. They are listed
+//! when asked (a handshake, or a name that no fixed object settles), as the original's are.
+//!
 //! Beyond the original's eight methods, the rollout controls of the trait are served as
 //! `Group.PauseRollout`, `Group.ResumeRollout`, `Group.AbortRollout` and `Group.RolloutStatus`.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use infrakit_spi::Error;
@@ -17,9 +24,44 @@ use crate::wire::group::*;
 /// The service name of the Group interface.
 pub(crate) const NAME: &str = "Group";
 
+/// The group objects of a plugin: fixed ones, and maybe a plugin whose groups are objects too.
+#[derive(Default)]
+pub(crate) struct GroupObjects {
+    pub(crate) fixed: Keyed<dyn GroupPlugin>,
+    pub(crate) per_group: Option<Arc<dyn GroupPlugin>>,
+}
+
+impl GroupObjects {
+    /// The fixed objects with, if there is a per-group plugin, one more per group it manages
+    /// (keys already taken stay with their object). A failed listing adds none, as the
+    /// original's manager ignores that error.
+    async fn all(&self) -> Keyed<dyn GroupPlugin> {
+        let mut all = self.fixed.clone();
+        if let Some(plugin) = &self.per_group
+            && let Ok(groups) = plugin.inspect_groups().await
+        {
+            for spec in groups.iter().filter(|spec| !spec.id.0.is_empty()) {
+                all.insert(&spec.id.0, Arc::clone(plugin));
+            }
+        }
+        all
+    }
+
+    /// The object a request's `Name` addresses, with the original's rules.
+    async fn resolve(&self, name: &str) -> Result<Arc<dyn GroupPlugin>, RpcError> {
+        if self.per_group.is_none() {
+            return self.fixed.resolve(name).cloned();
+        }
+        if let Some(settled) = self.fixed.settled(name) {
+            return Ok(Arc::clone(settled));
+        }
+        self.all().await.resolve(name).cloned()
+    }
+}
+
 /// The `Group` service of a plugin.
 pub(crate) struct GroupService {
-    pub(crate) objects: Keyed<dyn GroupPlugin>,
+    pub(crate) objects: GroupObjects,
 }
 
 #[async_trait]
@@ -32,8 +74,8 @@ impl Service for GroupService {
         InterfaceSpec::group()
     }
 
-    fn objects(&self) -> Vec<String> {
-        self.objects.names()
+    async fn objects(&self) -> Vec<String> {
+        self.objects.all().await.names()
     }
 
     fn examples(&self) -> Vec<MethodExample> {
@@ -67,52 +109,52 @@ impl GroupService {
         match method {
             "CommitGroup" => {
                 let request: CommitGroupRequest = C::decode(params)?;
-                let plugin = self.objects.resolve(&request.name)?;
+                let plugin = self.objects.resolve(&request.name).await?;
                 let id = request.spec.id.clone();
                 let details = plugin.commit_group(request.spec, request.pretend).await?;
                 C::encode(&CommitGroupResponse { name: request.name, id, details })
             }
             "FreeGroup" => {
                 let request: GroupRef = C::decode(params)?;
-                self.objects.resolve(&request.name)?.free_group(&request.id).await?;
+                self.objects.resolve(&request.name).await?.free_group(&request.id).await?;
                 C::encode(&request)
             }
             "DescribeGroup" => {
                 let request: GroupRef = C::decode(params)?;
-                let description = self.objects.resolve(&request.name)?.describe_group(&request.id).await?;
+                let description = self.objects.resolve(&request.name).await?.describe_group(&request.id).await?;
                 C::encode(&DescribeGroupResponse { name: request.name, id: request.id, description })
             }
             "DestroyGroup" => {
                 let request: GroupRef = C::decode(params)?;
-                self.objects.resolve(&request.name)?.destroy_group(&request.id).await?;
+                self.objects.resolve(&request.name).await?.destroy_group(&request.id).await?;
                 C::encode(&request)
             }
             "InspectGroups" => {
                 let request: GroupRef = C::decode(params)?;
-                let groups = self.objects.resolve(&request.name)?.inspect_groups().await?;
+                let groups = self.objects.resolve(&request.name).await?.inspect_groups().await?;
                 // The original leaves `ID` empty here whatever the request said.
                 C::encode(&InspectGroupsResponse { name: request.name, id: Default::default(), groups })
             }
             "DestroyInstances" => {
                 let request: DestroyInstancesRequest = C::decode(params)?;
-                self.objects.resolve(&request.name)?.destroy_instances(&request.id, &request.instances).await?;
+                self.objects.resolve(&request.name).await?.destroy_instances(&request.id, &request.instances).await?;
                 C::encode(&GroupRef { name: request.name, id: request.id })
             }
             "Size" => {
                 let request: GroupRef = C::decode(params)?;
-                let size = self.objects.resolve(&request.name)?.size(&request.id).await?;
+                let size = self.objects.resolve(&request.name).await?.size(&request.id).await?;
                 C::encode(&SizeResponse { name: request.name, id: request.id, size })
             }
             "SetSize" => {
                 let request: SetSizeRequest = C::decode(params)?;
-                let plugin = self.objects.resolve(&request.name)?;
+                let plugin = self.objects.resolve(&request.name).await?;
                 let size = u64::try_from(request.size).map_err(|_| Error::invalid("size cannot be negative"))?;
                 plugin.set_size(&request.id, size).await?;
                 C::encode(&GroupRef { name: request.name, id: request.id })
             }
             "PauseRollout" | "ResumeRollout" | "AbortRollout" | "RolloutStatus" => {
                 let request: GroupRef = C::decode(params)?;
-                let plugin = self.objects.resolve(&request.name)?;
+                let plugin = self.objects.resolve(&request.name).await?;
                 let status = match method {
                     "PauseRollout" => plugin.pause_rollout(&request.id).await?,
                     "ResumeRollout" => plugin.resume_rollout(&request.id).await?,

@@ -28,7 +28,7 @@ impl Service for InstanceService {
         InterfaceSpec::instance()
     }
 
-    fn objects(&self) -> Vec<String> {
+    async fn objects(&self) -> Vec<String> {
         self.objects.names()
     }
 

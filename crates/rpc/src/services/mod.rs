@@ -4,6 +4,8 @@
 //!   `Handshake.Hello` answer built from them.
 //! - [`Typed`]: objects picked by a request's `Type` field (Instance, Flavor).
 //! - [`Keyed`]: objects picked by a request's `Name` field with the original's rules (Group).
+//!   The group service adds the groups of a plugin as objects of their own, as the original's
+//!   manager does (`group/web`).
 //! - [`instance`], [`flavor`], [`group`]: the adapters from JSON-RPC to the spi traits.
 
 pub(crate) mod flavor;
@@ -59,7 +61,7 @@ impl Registry {
             return match name {
                 "Hello" => {
                     let _: HelloRequest = Json::decode(params)?;
-                    Json::encode(&self.hello())
+                    Json::encode(&self.hello().await)
                 }
                 _ => Err(RpcError::unknown_method(service, name)),
             };
@@ -71,13 +73,13 @@ impl Registry {
     }
 
     /// The handshake: every service's interface with its objects.
-    pub(crate) fn hello(&self) -> HelloResponse {
+    pub(crate) async fn hello(&self) -> HelloResponse {
         let mut objects: BTreeMap<String, Vec<Object>> = BTreeMap::new();
         for service in &self.services {
             objects
                 .entry(service.interface().to_string())
                 .or_default()
-                .extend(service.objects().into_iter().map(|name| Object { name, proxy_for: String::new() }));
+                .extend(service.objects().await.into_iter().map(|name| Object { name, proxy_for: String::new() }));
         }
         HelloResponse { objects }
     }
@@ -139,6 +141,12 @@ impl<T: ?Sized> Default for Keyed<T> {
     }
 }
 
+impl<T: ?Sized> Clone for Keyed<T> {
+    fn clone(&self) -> Self {
+        Self { by_key: self.by_key.clone() }
+    }
+}
+
 impl<T: ?Sized> Keyed<T> {
     /// Adds an object (`""` for the default); `false` if the name is taken.
     pub(crate) fn insert(&mut self, object: &str, plugin: Arc<T>) -> bool {
@@ -173,6 +181,21 @@ impl<T: ?Sized> Keyed<T> {
             .get(lookup)
             .or_else(|| self.by_key.get(shifted))
             .ok_or_else(|| RpcError::new(SERVER_ERROR, format!("not found: {name} (key={sub})")))
+    }
+
+    /// The object that [`resolve`](Self::resolve) picks for `name` whatever objects are added
+    /// later, if there is one: the object named by the lookup part (`.` with no `sub`), once
+    /// there are two objects or more, since then the single-object rule cannot apply and the
+    /// lookup is tried first. Lets a caller skip listing the objects that come and go.
+    pub(crate) fn settled(&self, name: &str) -> Option<&Arc<T>> {
+        if self.by_key.len() < 2 {
+            return None;
+        }
+        let lookup = match name.split_once('/') {
+            Some((lookup, sub)) if !sub.is_empty() => lookup,
+            _ => DEFAULT_OBJECT,
+        };
+        self.by_key.get(lookup)
     }
 
     /// The handshake's object names, sorted.
@@ -214,6 +237,25 @@ mod tests {
         assert_eq!(resolve(&many, "mystack/nope"), Err("not found: mystack/nope (key=nope)".into()));
         let no_default = keyed(&["workers", "managers"]);
         assert_eq!(resolve(&no_default, "mystack"), Err("not found: mystack (key=)".into()));
+    }
+
+    #[test]
+    fn a_settled_object_is_what_resolve_picks_with_any_objects_added() {
+        let single = keyed(&["groups"]);
+        assert!(single.settled("group").is_none(), "one object: the single-object rule may apply");
+        let manager = keyed(&["", "groups"]);
+        for name in ["group", "group/groups", "web", "group/web", "./web", "group/a/web"] {
+            let mut more = manager.clone();
+            assert!(more.insert("web", Arc::from("web")));
+            let settled = manager.settled(name).map(|s| s.to_string());
+            if let Some(settled) = settled {
+                assert_eq!(resolve(&more, name), Ok(settled), "{name}");
+            }
+        }
+        assert_eq!(manager.settled("group").map(|s| s.to_string()), Some(".".into()));
+        assert_eq!(manager.settled("web").map(|s| s.to_string()), Some(".".into()));
+        assert!(manager.settled("group/web").is_none());
+        assert!(manager.settled("group/groups").is_none(), "found by sub, which an added key may shadow");
     }
 
     #[test]

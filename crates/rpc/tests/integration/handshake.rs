@@ -25,7 +25,7 @@ impl Service for OldInstance {
         InterfaceSpec::new("Instance", "0.6.0")
     }
 
-    fn objects(&self) -> Vec<String> {
+    async fn objects(&self) -> Vec<String> {
         vec![".".into()]
     }
 
@@ -97,7 +97,7 @@ impl Service for OldInstanceUnder {
         InterfaceSpec::new(self.0, "1.0")
     }
 
-    fn objects(&self) -> Vec<String> {
+    async fn objects(&self) -> Vec<String> {
         vec!["a".into()]
     }
 

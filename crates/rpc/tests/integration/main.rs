@@ -7,6 +7,8 @@ mod events;
 mod external;
 mod golden;
 mod handshake;
+mod keyed;
 mod lifecycle;
 mod roundtrip;
 mod support;
+mod tls;
