@@ -48,6 +48,20 @@ export INFRAKIT_TEST_MOTO_PYTHON="$PWD/$moto_venv/bin/python"
 
 echo "== the docker plugin's test image (busybox from Debian, no registry)"
 scripts/docker-test-image.sh
+echo "== fuzz smoke: each target replays its corpus, then explores for 20 seconds"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+# cargo fuzz passes the compiler unstable flags (-Zsanitizer=address); RUSTC_BOOTSTRAP lets the
+# stable one take them, and stable ships the sanitizer runtime. The targets build in fuzz/target.
+cargo fetch --locked --manifest-path fuzz/Cargo.toml
+RUSTC_BOOTSTRAP=1 cargo fuzz build
+fuzz_scratch=$(mktemp -d)
+for target in rpc_request spec decide; do
+  # New inputs go to a scratch folder; the committed corpus is only read.
+  mkdir -p "$fuzz_scratch/$target"
+  RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$fuzz_scratch/$target" "fuzz/corpus/$target" -- \
+    -max_total_time=20 -print_final_stats=1
+done
+rm -rf "$fuzz_scratch"
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
   # Doc tests first: nextest's summary must be the last word.

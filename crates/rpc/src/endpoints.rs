@@ -90,8 +90,13 @@ async fn rpc(plugin: &Plugin, request: Request<Incoming>) -> Response<ResponseBo
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
     };
 
+    json(StatusCode::OK, answer(&plugin.registry, &body).await)
+}
+
+/// The JSON-RPC answer to a request body: the response's bytes, empty for a notification.
+pub(crate) async fn answer(registry: &Registry, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    match envelope::parse_request(&body) {
+    match envelope::parse_request(body) {
         Err(rejected) => match rejected.reply_to {
             ReplyTo::Nobody => {}
             ReplyTo::Id(id) => envelope::write_error(&mut out, &rejected.error, Some(id)),
@@ -99,7 +104,7 @@ async fn rpc(plugin: &Plugin, request: Request<Incoming>) -> Response<ResponseBo
         },
         Ok(call) => {
             // A panicking plugin fails its call, not the connection or the process.
-            let outcome = AssertUnwindSafe(plugin.registry.dispatch(&call.method, call.params))
+            let outcome = AssertUnwindSafe(registry.dispatch(&call.method, call.params))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| {
@@ -114,7 +119,7 @@ async fn rpc(plugin: &Plugin, request: Request<Incoming>) -> Response<ResponseBo
             }
         }
     }
-    json(StatusCode::OK, out)
+    out
 }
 
 fn info(plugin: &Plugin) -> Response<ResponseBody> {

@@ -11,7 +11,8 @@
 //! - [`service`]: the [`Service`] trait, the extension point for more RPC services on a socket.
 //! - `services`: the built-in Instance, Flavor and Group services, object selection by `Type` and
 //!   by `Name`, and the handshake.
-//! - `server`: [`PluginServer`] and [`BoundServer`]: serve a plugin, shut down gracefully.
+//! - `server`: [`PluginServer`] and [`BoundServer`]: serve a plugin, shut down gracefully;
+//!   [`RequestHandler`]: its methods without a socket.
 //! - `endpoints`: the HTTP routes, limits and status codes of a plugin.
 //! - `claim`: the plugins directory, the socket and the pid file, stale-file recovery.
 //! - [`events`]: [`Event`], [`EventBus`] and its topics, served as Server-Sent Events.
@@ -45,5 +46,5 @@ pub use events::{Event, EventBus, Subscription};
 pub use info::VendorInfo;
 pub use inventory::{InterfaceObjects, PROBE_TIMEOUT, PluginInfo, plugin_info, qualified_name};
 pub use lookup::RemoteLookup;
-pub use server::{BoundServer, MAX_CONNECTIONS, PluginServer, SHUTDOWN_GRACE};
+pub use server::{BoundServer, MAX_CONNECTIONS, PluginServer, RequestHandler, SHUTDOWN_GRACE};
 pub use service::{MethodExample, Service, decode_params, encode_result};

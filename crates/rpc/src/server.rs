@@ -158,27 +158,17 @@ impl PluginServer {
     /// Claims the plugin's name in `dir`: the socket `<dir>/<name>` and the pid file
     /// `<dir>/<name>.pid`, replacing those of a dead plugin and refusing if a live one has them.
     pub async fn bind(self, dir: &Path) -> Result<BoundServer, ServeError> {
-        if let Some((service, object)) = self.duplicate {
-            return Err(ServeError::DuplicateObject { name: self.name, service: service.to_owned(), object });
-        }
-        let services = self
-            .services
-            .into_iter()
-            .map(|registration| -> Arc<dyn Service> {
-                match registration {
-                    Registration::Instance(objects) => Arc::new(InstanceService { objects }),
-                    Registration::Flavor(objects) => Arc::new(FlavorService { objects }),
-                    Registration::Group(objects) => Arc::new(GroupService { objects }),
-                    Registration::Custom(service) => service,
-                }
-            })
-            .collect();
-        let registry = Registry::new(services)
-            .map_err(|service| ServeError::DuplicateService { name: self.name.clone(), service })?;
+        let registry = registry(&self.name, self.duplicate, self.services)?;
         let (listener, claim) = Claim::take(dir, &self.name).await?;
         let changes = self.changes;
         let plugin = Arc::new(Plugin { registry, events: self.events, vendor: self.vendor });
         Ok(BoundServer { listener, claim, plugin, changes })
+    }
+
+    /// The plugin's JSON-RPC methods without a socket, refusing what [`bind`](Self::bind)
+    /// refuses. Its events and pushed changes are not served.
+    pub fn handler(self) -> Result<RequestHandler, ServeError> {
+        Ok(RequestHandler { registry: registry(&self.name, self.duplicate, self.services)? })
     }
 
     /// Inserts into the objects of a built-in service, registering the service on first use.
@@ -203,6 +193,43 @@ impl PluginServer {
             self.duplicate = Some((service, object.to_owned()));
         }
         self
+    }
+}
+
+/// The services of a plugin under their names; refuses an object or a service given twice.
+fn registry(
+    name: &str,
+    duplicate: Option<(&'static str, String)>,
+    registrations: Vec<Registration>,
+) -> Result<Registry, ServeError> {
+    if let Some((service, object)) = duplicate {
+        return Err(ServeError::DuplicateObject { name: name.to_owned(), service: service.to_owned(), object });
+    }
+    let services = registrations
+        .into_iter()
+        .map(|registration| -> Arc<dyn Service> {
+            match registration {
+                Registration::Instance(objects) => Arc::new(InstanceService { objects }),
+                Registration::Flavor(objects) => Arc::new(FlavorService { objects }),
+                Registration::Group(objects) => Arc::new(GroupService { objects }),
+                Registration::Custom(service) => service,
+            }
+        })
+        .collect();
+    Registry::new(services).map_err(|service| ServeError::DuplicateService { name: name.to_owned(), service })
+}
+
+/// A plugin's JSON-RPC methods in this process: request bodies in, response bodies out, by the
+/// same code as a socket's `POST /` but without HTTP. What the fuzz target drives, since a socket
+/// would bury the decoding under connection handling.
+pub struct RequestHandler {
+    registry: Registry,
+}
+
+impl RequestHandler {
+    /// The body `POST /` answers to `body` with (empty for a notification).
+    pub async fn answer(&self, body: &[u8]) -> Vec<u8> {
+        endpoints::answer(&self.registry, body).await
     }
 }
 
@@ -309,5 +336,20 @@ async fn connection(
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_answers_like_the_socket() {
+        let handler = PluginServer::new("p").handler().unwrap();
+        let hello = handler.answer(br#"{"jsonrpc":"2.0","method":"Handshake.Hello","params":[{}],"id":1}"#).await;
+        assert_eq!(String::from_utf8(hello).unwrap(), "{\"jsonrpc\":\"2.0\",\"result\":{\"Objects\":{}},\"id\":1}\n");
+        let unknown = handler.answer(br#"{"jsonrpc":"2.0","method":"Nope.Call","id":"a"}"#).await;
+        assert!(String::from_utf8(unknown).unwrap().contains(r#""message":"rpc: can't find service \"Nope.Call\"""#));
+        assert!(handler.answer(br#"{"jsonrpc":"2.0","method":"Nope.Call"}"#).await.is_empty());
     }
 }
