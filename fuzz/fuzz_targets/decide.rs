@@ -38,7 +38,7 @@ use infrakit_group::policy::Policy;
 use infrakit_group::rollout::{Pause, Rollout};
 use infrakit_spi::flavor::Health;
 use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GROUP_TAG, OnFailure, Quantity, Updating};
-use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LOGICAL_ID_TAG, LogicalId};
+use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LOGICAL_ID_TAG, LogicalId, Promises};
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
 
@@ -85,6 +85,7 @@ struct SpecInput {
     meltdown_count: Option<u8>,
     backoff_seconds: Option<u16>,
     self_id: Option<u8>,
+    idempotent: bool,
 }
 
 fn config(n: u8) -> String {
@@ -131,6 +132,7 @@ impl SpecInput {
             policy: Policy::new(&updating, size, pets),
             allocation,
             self_id: self.self_id.map(logical_id),
+            promises: Promises { idempotent_provision: self.idempotent },
         }
     }
 }

@@ -11,7 +11,9 @@ const SPEC: &str =
 #[test]
 fn the_managers_groups_are_objects_named_after_the_socket() {
     let home = Home::create();
-    let _server = home.start_with_env(&["manager", "file", "vanilla"], &[("INFRAKIT_GROUP_POLL_INTERVAL", "200ms")]);
+    let _server = crate::reap::Reaped(
+        home.start_with_env(&["manager", "file", "vanilla"], &[("INFRAKIT_GROUP_POLL_INTERVAL", "200ms")]),
+    );
     home.wait_for_socket("group");
     home.wait_for_socket("vanilla");
     let listed = |home: &Home| home.ok(&["plugin", "ls", "-q"]).lines().map(str::to_owned).collect::<Vec<_>>();
