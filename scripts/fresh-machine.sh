@@ -48,7 +48,8 @@ docker_run() {
     -e PATH=/opt/cargo-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 echo "== cargo fetch --locked (from crates.io)"
-docker_run --network host "$image" cargo fetch --locked -q
+# With the host's trusted certificates, for networks whose proxy signs with a local authority.
+docker_run --network host -v /etc/ssl/certs:/etc/ssl/certs:ro "$image" cargo fetch --locked -q
 echo "== cargo run --release -p infrakit -- up examples/quickstart.yml (offline)"
 # The servers answering prove `up` ran; then `up` is stopped (its servers outlive it, as the
 # README says, and go with the container).
