@@ -9,11 +9,9 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # moto (the EC2 emulator) is installed into a venv, which needs ensurepip.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
-# etcd for the manager's HA tests; protoc and the well-known protos for the etcd-client crate.
+# etcd for the manager's HA tests (etcdctl checks the test clusters' health).
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
-command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
-[ -e /usr/include/google/protobuf/timestamp.proto ] || need_apt+=(libprotobuf-dev)
 # openssl makes the certificate of the manager's TLS test.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then

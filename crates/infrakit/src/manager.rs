@@ -24,8 +24,6 @@ const GROUPS_OBJECT: &str = "groups";
 const ETCD_PREFIX: &str = "infrakit/";
 /// The election key; its create revision fences every write.
 const ETCD_LEADER_KEY: &str = "infrakit/leader";
-/// How long connecting to etcd may take before the manager gives up starting.
-const ETCD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The environment variables of the store flags of `up` and `plugin start` (see `StoreArgs`).
 pub const STORE_ENV: &str = "INFRAKIT_MANAGER_STORE";
@@ -93,11 +91,9 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
             (Arc::new(store), Box::new(SingleNode::new()))
         }
         StoreChoice::Etcd { endpoints, lease_ttl } => {
-            let options = etcd_client::ConnectOptions::new().with_connect_timeout(ETCD_CONNECT_TIMEOUT);
-            let client = etcd_client::Client::connect(endpoints, Some(options))
-                .await
-                .with_context(|| format!("cannot connect to etcd at {}", endpoints.join(",")))?;
-            let store = EtcdStore::new(client.clone(), ETCD_PREFIX, ETCD_LEADER_KEY, endpoints);
+            let client = infrakit_etcd::Client::new(endpoints, infrakit_etcd::ClientOptions::default())
+                .context("invalid etcd endpoints")?;
+            let store = EtcdStore::new(client.clone(), ETCD_PREFIX, ETCD_LEADER_KEY);
             let leadership = EtcdLeadership::start(client, ETCD_LEADER_KEY.to_owned(), location.clone(), *lease_ttl);
             (Arc::new(store), Box::new(leadership))
         }

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, PutOptions};
+use infrakit_etcd::{Client, ClientOptions};
 use infrakit_manager::{Change, EtcdStore, Fence, Store, StoreError};
 use infrakit_spi::group::{GroupId, GroupSpec};
 use serde_json::json;
@@ -33,7 +33,7 @@ fn free_ports() -> (u16, u16) {
     (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
-async fn start() -> (Etcd, Client, String) {
+async fn start() -> (Etcd, Client) {
     let dir = tempfile::tempdir().unwrap();
     let (client_port, peer_port) = free_ports();
     let url = format!("http://127.0.0.1:{client_port}");
@@ -48,12 +48,11 @@ async fn start() -> (Etcd, Client, String) {
         .spawn()
         .expect("etcd is installed (scripts/test.sh installs etcd-server)");
     let etcd = Etcd { process: child, _data: dir };
+    let client = Client::new(&[url], ClientOptions::default()).unwrap();
     let started = Instant::now();
     loop {
-        if let Ok(mut client) = Client::connect([url.as_str()], None).await
-            && client.status().await.is_ok()
-        {
-            return (etcd, client, url);
+        if client.status().await.is_ok() {
+            return (etcd, client);
         }
         assert!(started.elapsed() < STARTUP_DEADLINE, "etcd did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -65,24 +64,24 @@ fn spec(size: u64) -> GroupSpec {
 }
 
 /// Makes the caller the leader: writes the leader key and returns its create revision.
-async fn elect(client: &mut Client) -> Fence {
-    let lease = client.lease_grant(60, None).await.unwrap().id();
-    client.delete(LEADER_KEY, None).await.unwrap();
-    let put = client.put(LEADER_KEY, "me", Some(PutOptions::new().with_lease(lease))).await.unwrap();
-    Fence(put.header().unwrap().revision())
+async fn elect(client: &Client) -> Fence {
+    let lease = client.lease_grant(60).await.unwrap().id;
+    client.delete(LEADER_KEY).await.unwrap();
+    let put = client.put(LEADER_KEY, "me", lease).await.unwrap();
+    Fence(put.header.revision)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_are_versioned_and_fenced_by_the_leader_key() {
-    let (_etcd, mut client, url) = start().await;
-    let store = EtcdStore::new(client.clone(), "test/", LEADER_KEY, &[url]);
+    let (_etcd, client) = start().await;
+    let store = EtcdStore::new(client.clone(), "test/", LEADER_KEY);
     let id = spec(1).id;
-    let first = elect(&mut client).await;
+    let first = elect(&client).await;
     assert_eq!(store.record(&id, Change::Commit { spec: spec(1) }, first).await.unwrap(), 1);
     assert_eq!(store.record(&id, Change::Scale { spec: spec(2) }, first).await.unwrap(), 2);
     assert_eq!(store.specs().await.unwrap(), vec![spec(2)]);
 
-    let second = elect(&mut client).await;
+    let second = elect(&client).await;
     assert!(matches!(store.record(&id, Change::Destroy, first).await, Err(StoreError::Fenced)));
     assert_eq!(store.history(&id).await.unwrap().len(), 2, "the deposed leader's write changed nothing");
     assert_eq!(store.record(&id, Change::Free, second).await.unwrap(), 3);

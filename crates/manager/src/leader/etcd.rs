@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use infrakit_etcd::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{info, warn};
 
 use infrakit_group::authority::Authority;
@@ -41,7 +41,8 @@ impl EtcdLeadership {
     pub fn start(client: Client, key: String, location: String, ttl: Duration) -> Self {
         let role = watch::Sender::new(Role::Follower { leader: None });
         let authority = Arc::new(LeaseAuthority::default());
-        let campaign = Campaign { client, key, location, ttl, role: role.clone(), authority: authority.clone() };
+        let beats = client.with_request_timeout(ttl / BEATS_PER_TTL);
+        let campaign = Campaign { client, beats, key, location, ttl, role: role.clone(), authority: authority.clone() };
         tokio::spawn(campaign.run());
         Self { role, authority }
     }
@@ -59,6 +60,9 @@ impl Leadership for EtcdLeadership {
 
 struct Campaign {
     client: Client,
+    /// The same cluster for keep-alives, whose calls give up after a beat: one that met a
+    /// frozen member moves the next to another member in time.
+    beats: Client,
     key: String,
     location: String,
     ttl: Duration,
@@ -97,81 +101,52 @@ impl Campaign {
     }
 
     /// One attempt to lead, and the term if it succeeds; returns when leadership is lost.
-    async fn term(&mut self) -> Result<(), etcd_client::Error> {
+    async fn term(&mut self) -> Result<(), infrakit_etcd::Error> {
         let ttl_seconds = i64::try_from(self.ttl.as_secs().max(1)).unwrap_or(i64::MAX);
         let granted_at = Instant::now();
-        let lease = self.client.lease_grant(ttl_seconds, None).await?.id();
+        let lease = self.client.lease_grant(ttl_seconds).await?.id;
         let claim = Txn::new()
-            .when([Compare::create_revision(self.key.as_str(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                self.key.as_str(),
-                self.location.as_str(),
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else([TxnOp::get(self.key.as_str(), None)]);
-        let response = self.client.txn(claim).await?;
-        if !response.succeeded() {
-            let leader = response.op_responses().into_iter().find_map(|op| match op {
-                TxnOpResponse::Get(get) => get.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_owned)),
+            .when([Compare::create_revision(&self.key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put_with_lease(&self.key, self.location.as_str(), lease)])
+            .or_else([TxnOp::get(&self.key)]);
+        let response = self.client.txn(&claim).await?;
+        if !response.succeeded {
+            let leader = response.responses.into_iter().find_map(|op| match op {
+                TxnOpResponse::Get(get) => get.kvs.into_iter().next().and_then(|kv| String::from_utf8(kv.value).ok()),
                 _ => None,
             });
             self.follow(leader);
             self.client.lease_revoke(lease).await?;
             return Ok(());
         }
-        let fence = Fence(response.header().map_or(0, |h| h.revision()));
+        let fence = Fence(response.header.revision);
         info!(fence = fence.0, "elected leader");
         self.authority.confirm(granted_at + self.ttl.mul_f64(STEP_DOWN_AFTER));
         self.role.send_replace(Role::Leader { fence });
         let result = self.keep(lease, granted_at).await;
         self.follow(None);
         // Hand over at once when etcd can still be reached; otherwise the lease expires.
-        let _ = timeout(self.beat(), self.client.lease_revoke(lease)).await;
+        let _ = self.beats.lease_revoke(lease).await;
         result
     }
 
     /// Keeps the lease alive until an acknowledgement is overdue.
-    async fn keep(&mut self, lease: i64, granted_at: Instant) -> Result<(), etcd_client::Error> {
+    async fn keep(&mut self, lease: i64, granted_at: Instant) -> Result<(), infrakit_etcd::Error> {
         let step_down_after = self.ttl.mul_f64(STEP_DOWN_AFTER);
         let mut acknowledged = granted_at;
-        // The keep-alive stream runs to one etcd member; when it breaks, the next beat opens a
-        // new one, which the client balances to a member that answers.
-        let mut channel = None;
         let beat_interval = self.beat();
         loop {
             let sent = Instant::now();
-            let client = &mut self.client;
-            let beat = async {
-                if channel.is_none() {
-                    channel = Some(client.lease_keep_alive(lease).await?);
-                }
-                let Some((keeper, stream)) = channel.as_mut() else {
-                    return Ok(None);
-                };
-                keeper.keep_alive().await?;
-                stream.message().await
-            };
-            match timeout(beat_interval, beat).await {
-                Ok(Ok(Some(answer))) if answer.ttl() > 0 => {
+            match self.beats.lease_keep_alive(lease).await {
+                Ok(ttl) if ttl > 0 => {
                     acknowledged = sent;
                     self.authority.confirm(sent + step_down_after);
                 }
-                Ok(Ok(Some(_))) => {
+                Ok(_) => {
                     warn!("the leader lease expired");
                     return Ok(());
                 }
-                Ok(Ok(None)) => {
-                    warn!("the lease keep-alive stream ended");
-                    channel = None;
-                }
-                Ok(Err(e)) => {
-                    warn!("lease keep-alive failed: {e}");
-                    channel = None;
-                }
-                Err(_) => {
-                    warn!("lease keep-alive timed out");
-                    channel = None;
-                }
+                Err(e) => warn!("lease keep-alive failed: {e}"),
             }
             if acknowledged.elapsed() >= step_down_after {
                 warn!("no keep-alive acknowledged for {:?}: etcd is unreachable", acknowledged.elapsed());

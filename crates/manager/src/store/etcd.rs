@@ -12,7 +12,7 @@
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use infrakit_etcd::{Client, Compare, CompareOp, RangeResponse, Txn, TxnOp};
 use infrakit_spi::group::{GroupId, GroupSpec};
 
 use super::{Change, Fence, Store, StoreError, Version};
@@ -21,8 +21,8 @@ use super::{Change, Fence, Store, StoreError, Version};
 /// leader writes, so this is rare; the bound keeps a bug from spinning).
 const MAX_WRITE_CONFLICTS: u32 = 5;
 
-/// Attempts of one etcd call: the client balances over the endpoints, so a call that met a dead
-/// member goes to another on the next attempt.
+/// Attempts of one etcd call: the client skips members that refuse connections within a call,
+/// and after a timeout starts the next call at another member, so a retry reaches a live one.
 const CALL_ATTEMPTS: u32 = 3;
 
 /// Specs and history in etcd.
@@ -32,13 +32,15 @@ pub struct EtcdStore {
     prefix: String,
     /// The key whose create revision fences writes (the leader key).
     leader_key: String,
+    /// The endpoints, for errors.
     endpoints: String,
 }
 
 impl EtcdStore {
     /// A store on `client`, its keys under `prefix`, writes fenced by `leader_key`.
-    pub fn new(client: Client, prefix: &str, leader_key: &str, endpoints: &[String]) -> Self {
-        Self { client, prefix: prefix.to_owned(), leader_key: leader_key.to_owned(), endpoints: endpoints.join(",") }
+    pub fn new(client: Client, prefix: &str, leader_key: &str) -> Self {
+        let endpoints = client.endpoints().collect::<Vec<_>>().join(",");
+        Self { client, prefix: prefix.to_owned(), leader_key: leader_key.to_owned(), endpoints }
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> StoreError {
@@ -46,13 +48,13 @@ impl EtcdStore {
     }
 
     /// Runs `call` until it succeeds or [`CALL_ATTEMPTS`] have failed.
-    async fn call<T, F: Future<Output = Result<T, etcd_client::Error>>>(
+    async fn call<T, F: Future<Output = Result<T, infrakit_etcd::Error>>>(
         &self,
-        mut call: impl FnMut(Client) -> F,
+        mut call: impl FnMut() -> F,
     ) -> Result<T, StoreError> {
         let mut attempt = 1;
         loop {
-            match call(self.client.clone()).await {
+            match call().await {
                 Ok(value) => return Ok(value),
                 Err(e) if attempt >= CALL_ATTEMPTS => return Err(self.fail(e)),
                 Err(_) => attempt += 1,
@@ -60,13 +62,9 @@ impl EtcdStore {
         }
     }
 
-    async fn get(&self, key: &str, prefix: bool) -> Result<etcd_client::GetResponse, StoreError> {
-        let options = prefix.then(|| GetOptions::new().with_prefix());
-        self.call(|mut client| {
-            let options = options.clone();
-            async move { client.get(key, options).await }
-        })
-        .await
+    async fn get(&self, key: &str, prefix: bool) -> Result<RangeResponse, StoreError> {
+        self.call(|| async { if prefix { self.client.get_prefix(key).await } else { self.client.get(key).await } })
+            .await
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -87,12 +85,12 @@ fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T,
 impl Store for EtcdStore {
     async fn specs(&self) -> Result<Vec<GroupSpec>, StoreError> {
         let response = self.get(&self.key("specs", ""), true).await?;
-        response.kvs().iter().map(|kv| decode(kv.key(), kv.value())).collect()
+        response.kvs.iter().map(|kv| decode(&kv.key, &kv.value)).collect()
     }
 
     async fn history(&self, id: &GroupId) -> Result<Vec<Version>, StoreError> {
         let response = self.get(&format!("{}history/{id}/", self.prefix), true).await?;
-        response.kvs().iter().map(|kv| decode(kv.key(), kv.value())).collect()
+        response.kvs.iter().map(|kv| decode(&kv.key, &kv.value)).collect()
     }
 
     async fn record(&self, id: &GroupId, change: Change, fence: Fence) -> Result<u64, StoreError> {
@@ -100,35 +98,31 @@ impl Store for EtcdStore {
         let spec_key = self.key("specs", &id.0);
         for _ in 0..MAX_WRITE_CONFLICTS {
             let head = self.get(&head_key, false).await?;
-            let (number, head_revision) = match head.kvs().first() {
-                Some(kv) => (decode::<u64>(kv.key(), kv.value())? + 1, kv.mod_revision()),
+            let (number, head_revision) = match head.kvs.first() {
+                Some(kv) => (decode::<u64>(&kv.key, &kv.value)? + 1, kv.mod_revision),
                 None => (1, 0),
             };
             let version = Version { number, time: SystemTime::now(), change: change.clone() };
             let bytes = serde_json::to_vec(&version).map_err(|e| self.fail(e))?;
             let spec_op = match change.spec() {
-                Some(spec) => TxnOp::put(spec_key.as_str(), serde_json::to_vec(spec).map_err(|e| self.fail(e))?, None),
-                None => TxnOp::delete(spec_key.as_str(), None),
+                Some(spec) => TxnOp::put(&spec_key, serde_json::to_vec(spec).map_err(|e| self.fail(e))?),
+                None => TxnOp::delete(&spec_key),
             };
             let txn = Txn::new()
                 .when([
-                    Compare::create_revision(self.leader_key.as_str(), CompareOp::Equal, fence.0),
-                    Compare::mod_revision(head_key.as_str(), CompareOp::Equal, head_revision),
+                    Compare::create_revision(&self.leader_key, CompareOp::Equal, fence.0),
+                    Compare::mod_revision(&head_key, CompareOp::Equal, head_revision),
                 ])
                 .and_then([
-                    TxnOp::put(self.version_key(&id.0, number), bytes, None),
-                    TxnOp::put(head_key.as_str(), number.to_string(), None),
+                    TxnOp::put(self.version_key(&id.0, number), bytes),
+                    TxnOp::put(&head_key, number.to_string()),
                     spec_op,
                 ]);
-            let applied = self.call(|mut client| {
-                let txn = txn.clone();
-                async move { client.txn(txn).await }
-            });
-            if applied.await?.succeeded() {
+            if self.call(|| self.client.txn(&txn)).await?.succeeded {
                 return Ok(number);
             }
             let leader = self.get(&self.leader_key, false).await?;
-            if leader.kvs().first().map(|kv| kv.create_revision()) != Some(fence.0) {
+            if leader.kvs.first().map(|kv| kv.create_revision) != Some(fence.0) {
                 return Err(StoreError::Fenced);
             }
         }
