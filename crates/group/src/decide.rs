@@ -6,11 +6,12 @@
 //! One pass, in order:
 //! 1. Bookkeeping: match listed instances to in-flight provisions (by token tag or returned ID),
 //!    ask again for provisions restored from the journal that are not listed (when the plugin
-//!    promises idempotent provisions) and destroys restored and still listed, forget destroys
-//!    that are gone, notice members that vanished, update health histories.
+//!    promises idempotent provisions), forget destroys that are gone, notice members that
+//!    vanished, update health histories.
 //! 2. Census: which listed members count (pets: known logical IDs, one per ID), which run an old
 //!    config, which are ready, what is physically present (in-flight provisions and destroys
-//!    included, so surge is never exceeded even for a moment).
+//!    included, so surge is never exceeded even for a moment); destroys restored from the
+//!    journal whose instances are still listed are sent again while the group can spare them.
 //! 3. Rollout: derive `Rolling` from old-config members, detect failure (a new member not ready
 //!    within `HealthTimeout`, unhealthy past the grace period, or provisions that keep failing).
 //! 4. Brakes: the meltdown brake and the crash-loop breaker of the current config.
@@ -228,25 +229,6 @@ impl<'a> Pass<'a> {
             (true, DestroyProgress::Requested) => true,
             (true, _) => now.duration_since(d.since) < DESTROY_VISIBILITY_TIMEOUT,
         });
-        // A destroy restored from the journal whose instance is still listed may never have been
-        // sent: it is sent again, which is safe with any plugin (the instance was to go, and a
-        // second destroy of a gone instance changes nothing), where waiting would keep it for the
-        // visibility timeout.
-        let mut again: Vec<&Member> = Vec::new();
-        for (id, d) in self.next.destroys.iter_mut().filter(|(_, d)| d.progress == DestroyProgress::Restored) {
-            if let Some(member) = listed.get(id) {
-                (d.since, d.progress) = (now, DestroyProgress::Requested);
-                again.push(member);
-            }
-        }
-        again.sort_by_key(|m| m.id());
-        for member in again {
-            let reason = self.next.destroys[member.id()].reason;
-            self.actions.push(Action::Destroy { instance: member.description.clone(), reason, drain: true });
-            let message = format!("destroying {} again: restored from the journal", member.id());
-            self.note(EventKind::Destroy, Some(member.id().as_str()), message);
-        }
-
         let gate = self.d.policy.gate;
         for m in &observed.members {
             let track = self.next.tracks.entry(m.id().clone()).or_insert_with(|| {
@@ -351,6 +333,7 @@ impl<'a> Pass<'a> {
         let size = d.size();
         let census = self.census(observed, tracks);
         let track = |m: &Member| &tracks[m.id()];
+        self.destroy_restored(observed, &census.members, tracks, size);
 
         let (current, old): (Vec<&Member>, Vec<&Member>) = census.members.iter().partition(|m| self.is_current(m));
         let self_old = old.iter().any(|m| self.is_self(m));
@@ -441,6 +424,43 @@ impl<'a> Pass<'a> {
             self.drain_self(&members);
         }
         self.report(observed, &members, tracks, size)
+    }
+
+    /// Sends again the destroys restored from the journal whose instances are still listed: such
+    /// a call may never have been sent, and waiting would keep the instance for the visibility
+    /// timeout. Sending it again is safe with any plugin (the instance was to go; a second destroy
+    /// of a gone one changes nothing), but the decision was taken before the restart, against
+    /// health this controller no longer knows: it is carried out only while the members that
+    /// count, which already leave these instances out, are enough on their own.
+    fn destroy_restored(
+        &mut self,
+        observed: &Observed,
+        members: &[&Member],
+        tracks: &HashMap<InstanceId, Track>,
+        size: u64,
+    ) {
+        let restored: Vec<&Member> = observed
+            .members
+            .iter()
+            .filter(|m| self.next.destroys.get(m.id()).is_some_and(|d| d.progress == DestroyProgress::Restored))
+            .collect();
+        if restored.is_empty() {
+            return;
+        }
+        let available = members.iter().filter(|m| self.available(m, &tracks[m.id()])).count() as u64;
+        if available < size.saturating_sub(self.d.policy.max_unavailable) {
+            let message =
+                format!("{} destroys restored from the journal wait for the group to be available", restored.len());
+            return self.waiting.push(message);
+        }
+        for member in restored {
+            let Some(destroying) = self.next.destroys.get_mut(member.id()) else { continue };
+            (destroying.since, destroying.progress) = (self.now, DestroyProgress::Requested);
+            let reason = destroying.reason;
+            self.actions.push(Action::Destroy { instance: member.description.clone(), reason, drain: true });
+            let message = format!("destroying {} again: restored from the journal", member.id());
+            self.note(EventKind::Destroy, Some(member.id().as_str()), message);
+        }
     }
 
     /// Why the rollout has failed, if it has.

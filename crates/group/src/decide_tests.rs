@@ -461,7 +461,7 @@ fn a_listed_batch_makes_room_for_the_next() {
 }
 
 #[test]
-fn destroys_restored_from_the_journal_are_sent_again_while_listed() {
+fn destroys_restored_from_the_journal_are_sent_again_while_listed_and_affordable() {
     let d = cattle(2);
     let now = Instant::now();
     let mut m = Memory::new("t");
@@ -474,7 +474,16 @@ fn destroys_restored_from_the_journal_are_sent_again_while_listed() {
         };
         m.destroys.insert(id.into(), restored);
     }
-    let o = listed(&[member("a", OLD, Health::Healthy), member("b", NEW, Health::Healthy)]);
+    // Without it, the group would be short: the old decision waits.
+    let short = listed(&[member("a", OLD, Health::Healthy), member("b", NEW, Health::Healthy)]);
+    let plan = decide(&d, &short, m.clone(), now);
+    assert!(destroyed(&plan).is_empty());
+    assert!(plan.report.waiting.iter().any(|w| w.contains("wait for the group to be available")));
+    let o = listed(&[
+        member("a", OLD, Health::Healthy),
+        member("b", NEW, Health::Healthy),
+        member("c", NEW, Health::Healthy),
+    ]);
     let plan = decide(&d, &o, m, now);
     assert_eq!(destroyed(&plan), [("a".into(), DestroyReason::RollingUpdate)]);
     assert_eq!(plan.next.destroys.len(), 1, "the unlisted one is forgotten");
