@@ -322,3 +322,29 @@ async fn ctrl_c_helper() {
     plugin.provision(spec(json!({"Cmd": "sleep", "Args": ["30"]}), &[])).await.unwrap();
     std::future::pending::<()>().await;
 }
+
+#[tokio::test]
+async fn a_provision_asked_again_while_its_init_runs_waits_and_finds_the_first_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path(), Duration::from_secs(5));
+    assert!(plugin.promises().await.unwrap().idempotent_provision);
+    let token = [("infrakit.group", "web"), ("infrakit.provision.token", "run1-3")];
+    let slow = Spec { init: "sleep 0.3".into(), ..spec(json!({"Cmd": "sleep", "Args": ["30"]}), &token) };
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (plugin, slow) = (plugin.clone(), slow.clone());
+        calls.spawn(async move { plugin.provision(slow).await.unwrap() });
+    }
+    let made: Vec<InstanceId> = calls.join_all().await;
+    assert!(made.windows(2).all(|w| w[0] == w[1]), "one process for one token: {made:?}");
+    assert_eq!(describe(&plugin, &[]).await.len(), 1);
+    let again = plugin.provision(slow.clone()).await.unwrap();
+    assert_eq!(again, made[0], "asked again once it runs");
+
+    let other_group = [("infrakit.group", "db"), ("infrakit.provision.token", "run1-3")];
+    let other = plugin.provision(spec(json!({"Cmd": "sleep", "Args": ["30"]}), &other_group)).await.unwrap();
+    assert_ne!(other, made[0]);
+    for id in [&made[0], &other] {
+        plugin.destroy(id, DestroyContext::TERMINATE).await.unwrap();
+    }
+}

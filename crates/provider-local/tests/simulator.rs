@@ -236,3 +236,19 @@ async fn holds_100k_instances_and_describes_groups_exactly() {
     assert!(listed(&compute, &[("infrakit.group", "g10")]).await.is_empty());
     assert_eq!(listed(&compute, &[]).await.len(), INSTANCES);
 }
+
+#[tokio::test]
+async fn a_provision_asked_again_finds_its_instance_even_before_it_is_listed() {
+    let knobs = Knobs { describe_lag: Duration::from_secs(60).into(), ..Knobs::default() };
+    let simulator = simulator(knobs);
+    let compute = simulator.objects().remove(0).1;
+    assert!(compute.promises().await.unwrap().idempotent_provision);
+    let token = [("infrakit.group", "web"), ("infrakit.provision.token", "run1-5")];
+    let first = compute.provision(spec(&token, json!({}))).await.unwrap();
+    assert!(listed(compute.as_ref(), &[]).await.is_empty(), "not listed yet");
+    assert_eq!(compute.provision(spec(&token, json!({}))).await.unwrap(), first);
+    let other_group = [("infrakit.group", "db"), ("infrakit.provision.token", "run1-5")];
+    assert_ne!(compute.provision(spec(&other_group, json!({}))).await.unwrap(), first);
+    compute.destroy(&first, DestroyContext::TERMINATE).await.unwrap();
+    assert_ne!(compute.provision(spec(&token, json!({}))).await.unwrap(), first, "a destroyed one is not found");
+}

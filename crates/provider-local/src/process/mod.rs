@@ -26,6 +26,7 @@ pub mod properties;
 mod state;
 mod stop;
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -33,8 +34,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use infrakit_spi::duration::GoDuration;
+use infrakit_spi::group::GROUP_TAG;
 use infrakit_spi::home::{self, HOME_ENV};
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
+use infrakit_spi::instance::{
+    Description, DestroyContext, InstanceId, InstancePlugin, PROVISION_TOKEN_TAG, Promises, Spec,
+};
 use infrakit_spi::types::Tags;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -108,6 +112,9 @@ struct Inner {
     /// Serializes the read-check-write of records (label, describe's clean-up, destroy's
     /// removal), so that a label cannot write back a record that was just removed.
     records: Mutex<()>,
+    /// One turn per provision token in progress, so that a provision asked for again while the
+    /// first is still running (Init can take minutes) waits for it and finds its instance.
+    tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ProcessPlugin {
@@ -118,6 +125,7 @@ impl ProcessPlugin {
             stop_grace: options.stop_grace.0,
             init_timeout: options.init_timeout.0,
             records: Mutex::new(()),
+            tokens: Mutex::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -140,8 +148,14 @@ impl InstancePlugin for ProcessPlugin {
         // A task of its own, so that a caller giving up half-way cannot leave a process running
         // without a record: once started, a provision runs to the end.
         let inner = Arc::clone(&self.inner);
-        let provision = tokio::spawn(async move { inner.provision(spec).await });
+        let provision = tokio::spawn(async move { inner.provision_once(spec).await });
         Ok(provision.await.map_err(TaskFailed::from)??)
+    }
+
+    /// A spec with a provision token already carried by a live process of its group gets that
+    /// process; a repeat arriving while the first call runs waits for it.
+    async fn promises(&self) -> infrakit_spi::Result<Promises> {
+        Ok(Promises { idempotent_provision: true })
     }
 
     async fn label(&self, id: &InstanceId, labels: &Tags) -> infrakit_spi::Result<()> {
@@ -160,6 +174,42 @@ impl InstancePlugin for ProcessPlugin {
 }
 
 impl Inner {
+    /// Provisions, unless the spec's provision token already made a live process of its group.
+    async fn provision_once(self: Arc<Self>, spec: Spec) -> Result<InstanceId, ProcessError> {
+        let Some(token) = spec.tags.get(PROVISION_TOKEN_TAG).cloned() else {
+            return self.provision(spec).await;
+        };
+        let mut made_by = Tags::from([(PROVISION_TOKEN_TAG.to_owned(), token)]);
+        made_by.extend(spec.tags.get(GROUP_TAG).map(|group| (GROUP_TAG.to_owned(), group.clone())));
+        let key = serde_json::to_string(&made_by).unwrap_or_default();
+        let turn = self.lock_tokens().entry(key.clone()).or_default().clone();
+        let provisioned = {
+            let _turn = turn.lock().await;
+            let inner = Arc::clone(&self);
+            let earlier = blocking(move || inner.describe(&made_by, false)).await??;
+            match earlier.into_iter().next() {
+                Some(made) => {
+                    debug!(id = %made.id, "provision asked again: the instance exists");
+                    Ok(made.id)
+                }
+                None => self.provision(spec).await,
+            }
+        };
+        // A later repeat finds the record, so the turn is kept only while a repeat waits for it
+        // (turns are cloned only under the map's lock, so the count cannot grow meanwhile).
+        let mut tokens = self.lock_tokens();
+        if Arc::strong_count(&turn) <= 2 {
+            tokens.remove(&key);
+        }
+        drop(tokens);
+        provisioned
+    }
+
+    fn lock_tokens(&self) -> MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        // Entries are inserted and removed whole.
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn provision(&self, spec: Spec) -> Result<InstanceId, ProcessError> {
         let properties = ProcessProperties::from_properties(spec.properties.as_ref())?;
         let state = self.state.clone();

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use infrakit_spi::Error;
-use infrakit_spi::instance::{Description, DestroyContext, InstanceId, InstancePlugin, Spec};
+use infrakit_spi::group::GROUP_TAG;
+use infrakit_spi::instance::{
+    Description, DestroyContext, InstanceId, InstancePlugin, PROVISION_TOKEN_TAG, Promises, Spec,
+};
 use infrakit_spi::types::Tags;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -128,6 +131,15 @@ impl InstancePlugin for SimulatorObject {
 
         let mut state = self.state();
         let State { knobs, failures, store } = &mut *state;
+        if let Some(token) = spec.tags.get(PROVISION_TOKEN_TAG) {
+            let mut made_by = Tags::from([(SIMULATOR_TAG.to_owned(), self.shared.plugin.clone())]);
+            made_by.insert(PROVISION_TOKEN_TAG.to_owned(), token.clone());
+            made_by.extend(spec.tags.get(GROUP_TAG).map(|group| (GROUP_TAG.to_owned(), group.clone())));
+            if let Some(id) = store.first_live(&made_by) {
+                debug!(object = %self.shared.name, id, "provision asked again: the instance exists");
+                return Ok(InstanceId(id.to_string()));
+            }
+        }
         // Drawn on every provision, so that the sequence of outcomes depends only on the seed and
         // the number of provisions, not on which of them hit a cap.
         let fails = failures.random_bool(knobs.failure_rate.get());
@@ -173,6 +185,11 @@ impl InstancePlugin for SimulatorObject {
         let mut query = tags.clone();
         query.insert(SIMULATOR_TAG.to_owned(), self.shared.plugin.clone());
         Ok(self.state().store.describe(&query, Instant::now(), properties))
+    }
+
+    /// A repeat of a provision token finds the instance, listed yet or not.
+    async fn promises(&self) -> infrakit_spi::Result<Promises> {
+        Ok(Promises { idempotent_provision: true })
     }
 }
 

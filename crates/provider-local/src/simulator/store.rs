@@ -149,6 +149,18 @@ impl Store {
             .collect()
     }
 
+    /// The lowest ID of a live instance, listed or not yet, that carries every tag in `tags`.
+    pub(super) fn first_live(&self, tags: &Tags) -> Option<u64> {
+        let live = |id: &u64| self.records.get(id).is_some_and(Record::is_live);
+        match self.index.matching(tags) {
+            Matching::All => self.records.keys().copied().filter(live).min(),
+            Matching::Candidates { smallest, others } => {
+                smallest.iter().copied().filter(|id| others.iter().all(|set| set.contains(id))).filter(live).min()
+            }
+            Matching::None => None,
+        }
+    }
+
     /// Every live instance, listed or not yet, with properties, in ID order.
     pub(super) fn live_instances(&self) -> Vec<Description> {
         let mut ids: Vec<u64> = self.records.iter().filter(|(_, r)| r.is_live()).map(|(id, _)| *id).collect();
