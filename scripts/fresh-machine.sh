@@ -10,13 +10,19 @@
 # for the three web servers to answer, stops `up`, and prints the build's time. Needs root,
 # debootstrap and the Docker engine; takes the length of a cold release build (not run by CI).
 #
-# Usage: scripts/fresh-machine.sh        (FRESH_MIRROR overrides the Debian mirror)
+# Usage: scripts/fresh-machine.sh        (FRESH_MIRROR overrides apt's Debian mirror)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 base=infrakit-fresh:bookworm
 image=infrakit-fresh:toolchain
-mirror=${FRESH_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this machine's apt already uses (deb822 or one-line sources).
+host_mirror() {
+  grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+    | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' '
+}
+mirror=${FRESH_MIRROR:-$(host_mirror)}
+[ -n "$mirror" ] || { echo "no Debian mirror in apt's sources: set FRESH_MIRROR"; exit 1; }
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 cargo_bin=$(dirname "$(command -v cargo)")
 work=$(mktemp -d)
