@@ -19,7 +19,7 @@ image=infrakit-fresh:toolchain
 # The Debian mirror this machine's apt already uses (deb822 or one-line sources).
 host_mirror() {
   grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' '
+    | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true
 }
 mirror=${FRESH_MIRROR:-$(host_mirror)}
 [ -n "$mirror" ] || { echo "no Debian mirror in apt's sources: set FRESH_MIRROR"; exit 1; }
