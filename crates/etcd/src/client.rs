@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use infrakit_spi::error::chain;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -175,18 +176,20 @@ impl Client {
             .header(CONTENT_TYPE, JSON)
             .body(Full::new(body))
             .map_err(|e| failed(e.to_string()))?;
-        let exchange = async {
-            let response = self.inner.http.request(request).await.map_err(|e| {
-                if e.is_connect() { Attempt::NotConnected(error_chain(&e)) } else { failed(error_chain(&e)) }
-            })?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
-                .collect()
-                .await
-                .map_err(|e| failed(format!("reading the answer: {e}")))?
-                .to_bytes();
-            Ok((status, body))
-        };
+        let exchange =
+            async {
+                let response =
+                    self.inner.http.request(request).await.map_err(|e| {
+                        if e.is_connect() { Attempt::NotConnected(chain(&e)) } else { failed(chain(&e)) }
+                    })?;
+                let status = response.status();
+                let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+                    .collect()
+                    .await
+                    .map_err(|e| failed(format!("reading the answer: {e}")))?
+                    .to_bytes();
+                Ok((status, body))
+            };
         let timeout = self.inner.request_timeout;
         let (status, body) = tokio::time::timeout(timeout, exchange)
             .await
@@ -239,18 +242,6 @@ fn parse_endpoint(text: &str) -> Result<(String, Uri), Error> {
         return Err(invalid("an endpoint has no path"));
     }
     Ok((text.to_owned(), uri))
-}
-
-/// An error and its sources on one line: hyper's own message alone says only "client error".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
