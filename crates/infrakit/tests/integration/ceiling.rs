@@ -5,28 +5,15 @@
 //! again and again, leaks and doubles nothing (`infrakit bench chaos`).
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use std::time::Duration;
 
 use crate::etcd_ha::free_port;
 use crate::reap::Reaped;
-use crate::util::Home;
+use crate::util::{Home, eventually, stop};
 
-/// How long a state may take to be reached.
-const DEADLINE: Duration = Duration::from_secs(60);
 /// Far above any ceiling: what made the process grow until the kernel killed it.
 const ABSURD: u64 = 2_000_000_000;
 const REFUSAL: &str = "exceeds the limit of 100000 members per group (raise it with INFRAKIT_GROUP_MAX_SIZE)";
-
-fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !probe() {
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn stack(home: &Home, name: &str, size: u64) -> String {
     let spec = format!(
@@ -37,11 +24,6 @@ fn stack(home: &Home, name: &str, size: u64) -> String {
 
 fn refused(output: &std::process::Output) -> bool {
     !output.status.success() && String::from_utf8_lossy(&output.stderr).contains(REFUSAL)
-}
-
-fn stop(mut child: Reaped) {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

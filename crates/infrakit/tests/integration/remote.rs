@@ -5,25 +5,11 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use std::time::Duration;
 
 use crate::etcd_ha::{commit_on_the_leader, free_port, start_etcd};
 use crate::reap::Reaped;
-use crate::util::Home;
-
-/// How long a state may take to be reached.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !probe() {
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::util::{Home, eventually, stop};
 
 /// `OPTIONS /` with this authorization header, raw: the status line and the body.
 fn options(port: u16, authorization: Option<&str>) -> (String, String) {
@@ -42,11 +28,6 @@ fn stack(home: &Home) -> String {
         "web.yml",
         "ID: web\nProperties:\n  Allocation: {Size: 1}\n  Instance: {Plugin: file}\n  Flavor: {Plugin: vanilla}\n",
     )
-}
-
-fn stop(mut child: Reaped) {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

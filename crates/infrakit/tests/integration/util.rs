@@ -105,3 +105,22 @@ impl Drop for Home {
         }
     }
 }
+
+/// How long [`eventually`] waits for a state.
+const STATE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Waits until `probe` holds, failing the test with `what` after a minute.
+pub fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !probe() {
+        assert!(started.elapsed() < STATE_DEADLINE, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a process of the binary as Ctrl-C would (SIGTERM) and waits for it.
+pub fn stop(mut child: crate::reap::Reaped) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    child.wait().unwrap();
+}
