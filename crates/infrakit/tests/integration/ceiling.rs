@@ -4,7 +4,7 @@
 //! ceiling is skipped and reported instead of replayed; and `kill -9` in the middle of a rollout,
 //! again and again, leaks and doubles nothing (`infrakit bench chaos`).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::etcd_ha::free_port;
@@ -35,13 +35,7 @@ fn a_size_above_the_ceiling_is_refused_at_every_entry_and_changes_nothing() {
 
     let port = free_port();
     let file = stack(&home, "web.yml", 2);
-    let up = Reaped(
-        home.command_for(&["up", &file, "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let up = home.up(&[&file, "--listen", &format!("127.0.0.1:{port}")]);
     eventually("the group converges", || home.instance_files().len() == 2);
     eventually("the token is written", || home.path().join("token").exists());
     let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
@@ -82,7 +76,7 @@ fn a_size_above_the_ceiling_is_refused_at_every_entry_and_changes_nothing() {
 fn a_stored_spec_above_a_lowered_ceiling_is_skipped_and_reported() {
     let home = Home::create();
     let file = stack(&home, "web.yml", 3);
-    let up = Reaped(home.command_for(&["up", &file]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let up = home.up(&[&file]);
     eventually("the group converges", || home.instance_files().len() == 3);
     stop(up);
 

@@ -35,13 +35,7 @@ fn the_token_is_required_and_the_cli_uses_it() {
     let home = Home::create();
     let port = free_port();
     let file = stack(&home);
-    let up = Reaped(
-        home.command_for(&["up", &file, "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let up = home.up(&[&file, "--listen", &format!("127.0.0.1:{port}")]);
     eventually("the token is written", || home.path().join("token").exists());
     eventually("remote access listens", || TcpStream::connect(("127.0.0.1", port)).is_ok());
     let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
@@ -174,13 +168,7 @@ fn tls_serves_only_tls_and_still_needs_the_token() {
     let port = free_port();
     let file = stack(&home);
     let listen = format!("127.0.0.1:{port}");
-    let up = Reaped(
-        home.command_for(&["up", &file, "--listen", &listen, "--tls-cert", &cert, "--tls-key", &key])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let up = home.up(&[&file, "--listen", &listen, "--tls-cert", &cert, "--tls-key", &key]);
     eventually("remote access listens", || TcpStream::connect(("127.0.0.1", port)).is_ok());
     let token = std::fs::read_to_string(home.path().join("token")).unwrap().trim().to_owned();
     assert_eq!(curl_tls(port, &cert, None).0, "401");

@@ -60,6 +60,13 @@ impl Home {
         command
     }
 
+    /// Starts `infrakit up ARGS...` in the background, its output discarded.
+    pub fn up(&self, args: &[&str]) -> crate::reap::Reaped {
+        let mut all = vec!["up"];
+        all.extend_from_slice(args);
+        crate::reap::Reaped(self.command(&all).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+    }
+
     /// Starts `infrakit plugin start ARGS...` in the background.
     pub fn start(&self, plugins: &[&str]) -> Child {
         self.start_with_env(plugins, &[])
