@@ -22,6 +22,8 @@ mod codec;
 pub mod error;
 pub mod kv;
 pub mod lease;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use client::{Client, ClientOptions, Status};
 pub use error::Error;

@@ -2,61 +2,12 @@
 //! through the gateway; failover past a member that refuses connections; errors that name the
 //! endpoint when none answers, or when one is frozen.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use infrakit_etcd::testing::{SingleMember, free_ports};
 use infrakit_etcd::{Client, ClientOptions, Compare, CompareOp, Error, Txn, TxnOp, TxnOpResponse};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-
-/// How long etcd may take to answer after it starts.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
-
-/// The etcd process and its data folder, removed when the test ends.
-struct Etcd {
-    process: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.process.id() as i32), Signal::SIGCONT);
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// `n` distinct ports free a moment ago: all held until all are found.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    held.iter().map(|listener| listener.local_addr().unwrap().port()).collect()
-}
-
-async fn start() -> Etcd {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(2);
-    let url = format!("http://127.0.0.1:{}", ports[0]);
-    let peer = format!("http://127.0.0.1:{}", ports[1]);
-    let process = Command::new("etcd")
-        .args(["--name", "n0", "--data-dir", &dir.path().join("data").to_string_lossy()])
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-        .args(["--initial-cluster", &format!("n0={peer}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd is installed (scripts/test.sh installs etcd-server)");
-    let etcd = Etcd { process, url, _data: dir };
-    let client = Client::new(&[&etcd.url], ClientOptions::default()).unwrap();
-    let started = Instant::now();
-    while client.status().await.is_err() {
-        assert!(started.elapsed() < STARTUP_DEADLINE, "etcd did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    etcd
-}
 
 /// An endpoint where nothing listens.
 fn dead_endpoint() -> String {
@@ -65,8 +16,8 @@ fn dead_endpoint() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_transactions_and_leases_go_through_the_gateway() {
-    let etcd = start().await;
-    let client = Client::new(&[&etcd.url], ClientOptions::default()).unwrap();
+    let etcd = SingleMember::start().await;
+    let client = Client::new(&[etcd.url()], ClientOptions::default()).unwrap();
     assert!(client.status().await.unwrap().version.starts_with('3'));
 
     let first = client.put("app/a", "1", 0).await.unwrap().header.revision;
@@ -109,14 +60,14 @@ async fn keys_transactions_and_leases_go_through_the_gateway() {
     assert_eq!(client.lease_keep_alive(lease.id).await.unwrap(), 0, "a revoked lease is not renewed");
     let error = client.lease_revoke(lease.id).await.unwrap_err();
     assert!(matches!(&error, Error::Refused { code: 5, .. }), "{error:?}");
-    assert!(error.to_string().contains(&etcd.url), "{error}");
+    assert!(error.to_string().contains(etcd.url()), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_that_refuses_connections_is_skipped_and_none_answering_is_named() {
-    let etcd = start().await;
+    let etcd = SingleMember::start().await;
     let dead = dead_endpoint();
-    let client = Client::new(&[&dead, &etcd.url], ClientOptions::default()).unwrap();
+    let client = Client::new(&[dead.as_str(), etcd.url()], ClientOptions::default()).unwrap();
     client.put("k", "v", 0).await.unwrap();
     assert_eq!(client.get("k").await.unwrap().kvs[0].value, b"v");
 
@@ -130,17 +81,17 @@ async fn a_member_that_refuses_connections_is_skipped_and_none_answering_is_name
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_member_times_out_and_the_next_call_goes_to_another() {
-    let etcd = start().await;
+    let etcd = SingleMember::start().await;
     let dead = dead_endpoint();
     let options = ClientOptions { request_timeout: Duration::from_millis(500), ..ClientOptions::default() };
-    let client = Client::new(&[&etcd.url, &dead], options).unwrap();
+    let client = Client::new(&[etcd.url(), dead.as_str()], options).unwrap();
     client.put("k", "v", 0).await.unwrap();
 
-    let member = Pid::from_raw(etcd.process.id() as i32);
+    let member = Pid::from_raw(etcd.pid() as i32);
     kill(member, Signal::SIGSTOP).unwrap();
     let error = client.get("k").await.unwrap_err();
     kill(member, Signal::SIGCONT).unwrap();
-    assert!(matches!(&error, Error::Timeout { endpoint, .. } if *endpoint == etcd.url), "{error:?}");
+    assert!(matches!(&error, Error::Timeout { endpoint, .. } if endpoint == etcd.url()), "{error:?}");
     // The next call starts at the dead member, is refused there, and comes back to the live one.
     assert_eq!(client.get("k").await.unwrap().kvs[0].value, b"v");
 }
