@@ -11,12 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use infrakit_spi::duration::GoDuration;
-use infrakit_spi::group::{
-    BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, Decision, GroupDescription, GroupId, GroupPlugin, GroupSpec, RolloutStatus,
-};
-use infrakit_spi::instance::{DestroyContext, InstanceId, LogicalId};
+use infrakit_spi::error::chain;
+use infrakit_spi::group::{Decision, GroupDescription, GroupId, GroupPlugin, GroupSpec, RolloutStatus};
+use infrakit_spi::instance::{InstanceId, LogicalId};
 use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::{Error, Result};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -24,10 +22,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::authority::{Authority, Unconditional};
 use crate::events::{GroupEvent, WallClock};
 use crate::explain;
-use crate::group::{Command, Context, GroupTask, Handle, RolloutOp, Shared};
 use crate::journal::{Journal, MemoryJournal};
+use crate::model::is_current;
+use crate::rollout::Control;
 use crate::target::Target;
-use infrakit_spi::error::chain;
+use crate::task::{Command, Context, GroupTask, Handle, Shared};
 
 /// The environment variable with the pass interval, a Go duration.
 pub const POLL_INTERVAL_ENV: &str = "INFRAKIT_GROUP_POLL_INTERVAL";
@@ -156,8 +155,13 @@ impl GroupController {
         self.inner.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A running group's task. A task that ended by itself (its group destroyed) is forgotten.
     fn reach(&self, id: &GroupId) -> Option<(mpsc::Sender<Command>, Arc<Shared>)> {
-        self.groups().get(id).map(|h| (h.commands.clone(), h.shared.clone()))
+        let mut groups = self.groups();
+        if groups.get(id).is_some_and(|h| h.task.is_finished()) {
+            groups.remove(id);
+        }
+        groups.get(id).map(|h| (h.commands.clone(), h.shared.clone()))
     }
 
     async fn ask<T>(&self, id: &GroupId, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
@@ -200,14 +204,42 @@ impl GroupController {
     /// the group first (both validated it concurrently), so that one is never replaced mid-call.
     fn start(&self, target: Target) -> bool {
         let mut groups = self.groups();
-        if groups.contains_key(&target.id) {
+        if groups.get(target.id()).is_some_and(|h| !h.task.is_finished()) {
             return false;
         }
         let n = self.inner.starts.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("{}.{n}", self.inner.run);
-        let id = target.id.clone();
+        let id = target.id().clone();
         groups.insert(id, GroupTask::start(Arc::new(target), self.inner.context.clone(), prefix));
         true
+    }
+
+    /// Starts again the groups whose destroy a crash or a stop interrupted, as the journal
+    /// records them, so that they are destroyed to the end. Returns how many. Call once at start,
+    /// before the first commit.
+    pub async fn resume_destroys(&self) -> Result<usize> {
+        let context = &self.inner.context;
+        let ids = context.journal.groups().await.map_err(|e| Error::unavailable(chain(&e)))?;
+        let mut resumed = 0;
+        for id in ids {
+            let entry = match context.journal.load(&id).await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(group = %id, "cannot read the journal: {}", chain(&e));
+                    continue;
+                }
+            };
+            let Some(spec) = entry.retiring else { continue };
+            match Target::resolve(&spec, context.plugins.as_ref(), context.max_parallel) {
+                Ok(target) => {
+                    tracing::info!(group = %id, "resuming the destroy of the group");
+                    resumed += usize::from(self.start(target));
+                }
+                Err(e) => tracing::warn!(group = %id, "cannot resume the destroy of the group: {e}"),
+            }
+        }
+        Ok(resumed)
     }
 }
 
@@ -219,47 +251,44 @@ async fn stop(handle: Handle) {
     let _ = handle.task.await;
 }
 
-/// Counts members on another config than `hash` (bootstrap instances are adopted, not rolled).
-fn undesired(members: &[infrakit_spi::instance::Description], hash: &str) -> u64 {
-    members
-        .iter()
-        .filter(|m| {
-            let config = m.tags.get(CONFIG_HASH_TAG).map(String::as_str);
-            config != Some(hash) && config != Some(BOOTSTRAP_CONFIG_HASH)
-        })
-        .count() as u64
-}
-
 #[async_trait]
 impl GroupPlugin for GroupController {
     async fn commit_group(&self, spec: GroupSpec, pretend: bool) -> Result<String> {
-        let target = Target::resolve(&spec, self.inner.context.plugins.as_ref())?;
+        let context = &self.inner.context;
+        let target = Target::resolve(&spec, context.plugins.as_ref(), context.max_parallel)?;
         target.validate().await?;
         let Some((commands, shared)) = self.reach(&spec.id) else {
-            let text = explain::managing(target.properties.target_size());
+            let text = explain::managing(target.size());
             if !pretend && !self.start(target) {
                 // Another first commit won the race: this one is an update of that group.
                 return self.commit_group(spec, pretend).await;
             }
             return Ok(text);
         };
-        let current = shared.lock().target.clone();
+        let (current, retiring) = {
+            let snapshot = shared.lock();
+            (snapshot.target.clone(), snapshot.retiring)
+        };
+        if retiring {
+            return Err(Error::invalid(format!(
+                "group '{}' is being destroyed; commit it again once the destroy is done",
+                spec.id
+            )));
+        }
         if current.is_pets() != target.is_pets() {
             return Err(Error::invalid("Changing a group between Size and LogicalIDs is not supported"));
         }
-        if target.is_pets() && current.properties.allocation.logical_ids != target.properties.allocation.logical_ids {
+        if target.is_pets() && current.allocation.logical_ids != target.allocation.logical_ids {
             return Err(Error::invalid("Logical ID changes to a quorum is not currently supported"));
         }
-        let members = target.list().await?;
-        let undesired = undesired(&members, &target.hash);
+        let members = target.config.list().await?;
+        let undesired = members.iter().filter(|m| !is_current(&m.tags, target.hash())).count() as u64;
         let text = match target.is_pets() {
             true => explain::rolling_or_noop(undesired),
-            false => explain::cattle_update(
-                current.properties.target_size(),
-                target.properties.target_size(),
-                undesired,
-                members.len() as u64 - undesired,
-            ),
+            false => {
+                let desired = members.len() as u64 - undesired;
+                explain::cattle_update(current.size(), target.size(), undesired, desired)
+            }
         };
         if pretend {
             return Ok(text);
@@ -280,7 +309,7 @@ impl GroupPlugin for GroupController {
     async fn describe_group(&self, id: &GroupId) -> Result<GroupDescription> {
         let (_, shared) = self.reach(id).ok_or_else(|| not_watched(id))?;
         let target = shared.lock().target.clone();
-        let instances = target.list().await?;
+        let instances = target.config.list().await?;
         let snapshot = shared.lock();
         let mut status = snapshot.status.clone();
         status.decisions = snapshot
@@ -291,49 +320,29 @@ impl GroupPlugin for GroupController {
         Ok(GroupDescription { instances, converged: snapshot.converged, status: Some(status) })
     }
 
+    /// Destroys every member (drained first, the controller's own instance last, within
+    /// `MaxParallel`) through the group's task, its decision and its journal: a crash mid-destroy
+    /// is resumed by [`GroupController::resume_destroys`]. Returns when every instance is gone,
+    /// or with the error of a destroy that failed (the destroy goes on at the next passes).
     async fn destroy_group(&self, id: &GroupId) -> Result<()> {
-        let handle = self.groups().remove(id).ok_or_else(|| not_watched(id))?;
-        let target = handle.shared.lock().target.clone();
-        stop(handle).await;
-        let members = target.list().await?;
-        let self_id = self.inner.context.self_id.as_ref();
-        let (mut last, others): (Vec<_>, Vec<_>) =
-            members.into_iter().partition(|m| self_id.is_some() && m.effective_logical_id().as_ref() == self_id);
-        let parallel = match target.policy.max_parallel.unwrap_or(self.inner.context.max_parallel) {
-            0 => others.len().max(1),
-            n => n as usize,
-        };
-        let flavor_properties = target.properties.flavor.properties.as_ref();
-        let destroy = |m: infrakit_spi::instance::Description| {
-            let target = target.clone();
-            async move {
-                if let Err(e) = target.flavor.drain(flavor_properties, &m).await {
-                    tracing::warn!(instance = %m.id, error = %e, "drain failed; destroying anyway");
-                }
-                target.instance.destroy(&m.id, DestroyContext::TERMINATE).await.map_err(|e| format!("{}: {e}", m.id))
-            }
-        };
-        let mut failures: Vec<String> = futures::stream::iter(others)
-            .map(destroy)
-            .buffer_unordered(parallel)
-            .filter_map(|r| async move { r.err() })
-            .collect()
-            .await;
-        // The controller's own instance goes last, after everything it manages.
-        for m in last.drain(..) {
-            failures.extend(destroy(m).await.err());
+        self.ask(id, |reply| Command::Retire { reply }).await??;
+        let handle = self.groups().remove(id);
+        if let Some(handle) = handle {
+            let _ = handle.task.await;
         }
-        if let Err(e) = self.inner.context.journal.remove(id).await {
-            failures.push(chain(&e));
-        }
-        match failures.is_empty() {
-            true => Ok(()),
-            false => Err(Error::failed(format!("group '{id}' destroyed with failures: {}", failures.join("; ")))),
-        }
+        Ok(())
     }
 
     async fn inspect_groups(&self) -> Result<Vec<GroupSpec>> {
-        let mut specs: Vec<GroupSpec> = self.groups().values().map(|h| h.shared.lock().target.spec.clone()).collect();
+        let mut specs: Vec<GroupSpec> = self
+            .groups()
+            .values()
+            .filter(|h| !h.task.is_finished())
+            .filter_map(|h| {
+                let snapshot = h.shared.lock();
+                (!snapshot.retiring).then(|| snapshot.target.spec())
+            })
+            .collect();
         specs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(specs)
     }
@@ -344,7 +353,7 @@ impl GroupPlugin for GroupController {
         if target.is_pets() {
             return Err(Error::invalid("cannot set size if logic ids are explicitly set"));
         }
-        let members = target.list().await?;
+        let members = target.config.list().await?;
         let mut found = Vec::new();
         let mut unknown = Vec::new();
         for wanted in instances {
@@ -361,7 +370,7 @@ impl GroupPlugin for GroupController {
 
     async fn size(&self, id: &GroupId) -> Result<u64> {
         let (_, shared) = self.reach(id).ok_or_else(|| not_found(id))?;
-        let size = shared.lock().target.properties.target_size();
+        let size = shared.lock().target.size();
         Ok(size)
     }
 
@@ -371,23 +380,24 @@ impl GroupPlugin for GroupController {
         if target.is_pets() {
             return Err(Error::invalid("cannot set size if logic ids are explicitly set"));
         }
-        self.commit_group(target.resized(size).spec.clone(), false).await.map(drop)
+        target.check_size(size)?;
+        self.ask(id, |reply| Command::Resize { size, reply }).await
     }
 
     async fn pause_rollout(&self, id: &GroupId) -> Result<RolloutStatus> {
-        self.ask(id, |reply| Command::Rollout { op: RolloutOp::Pause, reply }).await?
+        self.ask(id, |reply| Command::Rollout { control: Some(Control::Pause), reply }).await?
     }
 
     async fn resume_rollout(&self, id: &GroupId) -> Result<RolloutStatus> {
-        self.ask(id, |reply| Command::Rollout { op: RolloutOp::Resume, reply }).await?
+        self.ask(id, |reply| Command::Rollout { control: Some(Control::Resume), reply }).await?
     }
 
     async fn abort_rollout(&self, id: &GroupId) -> Result<RolloutStatus> {
-        self.ask(id, |reply| Command::Rollout { op: RolloutOp::Abort, reply }).await?
+        self.ask(id, |reply| Command::Rollout { control: Some(Control::Abort), reply }).await?
     }
 
     async fn rollout_status(&self, id: &GroupId) -> Result<RolloutStatus> {
-        self.ask(id, |reply| Command::Rollout { op: RolloutOp::Status, reply }).await?
+        self.ask(id, |reply| Command::Rollout { control: None, reply }).await?
     }
 }
 

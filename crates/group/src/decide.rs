@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use infrakit_spi::duration::GoDuration;
 use infrakit_spi::flavor::Health;
-use infrakit_spi::group::{Counts, OnFailure, Phase, RolloutState, RolloutStatus};
+use infrakit_spi::group::{ConfigHash, Counts, Phase, RolloutState, RolloutStatus};
 use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId};
 use tokio::time::Instant;
 
@@ -37,7 +37,7 @@ use crate::memory::{
 };
 use crate::model::{Allocation, Desired, Member, Observed};
 use crate::plan::{Action, EventKind, Note, Plan, Report};
-use crate::rollout::{Pause, Rollout};
+use crate::rollout::{Event, Progress as RolloutProgress, Stage, Surge};
 use crate::track::{Cause, Track};
 
 /// How long a vanished member counts towards the meltdown brake. BOSH's `time_threshold`: a loss
@@ -65,16 +65,19 @@ pub const MAX_PROVISIONS_IN_FLIGHT: usize = 1_000;
 pub fn decide(desired: &Desired, observed: &Observed, memory: Memory, now: Instant) -> Plan {
     let mut pass = Pass {
         d: desired,
+        config: memory.rollout.current.clone(),
         now,
         next: memory,
         actions: Vec::new(),
         notes: Vec::new(),
         waiting: Vec::new(),
-        roll_back: false,
     };
     pass.bookkeep(observed);
     let tracks = std::mem::take(&mut pass.next.tracks);
-    let report = pass.plan(observed, &tracks);
+    let report = match pass.next.retiring {
+        true => pass.retire(observed),
+        false => pass.plan(observed, &tracks),
+    };
     pass.next.tracks = tracks;
     Plan { actions: pass.actions, next: pass.next, report }
 }
@@ -82,12 +85,14 @@ pub fn decide(desired: &Desired, observed: &Observed, memory: Memory, now: Insta
 /// The state of one decision in progress.
 struct Pass<'a> {
     d: &'a Desired,
+    /// The config this pass enforces: the rollout's current one when the pass began. A rollback
+    /// decided by the pass takes effect at the next.
+    config: ConfigHash,
     now: Instant,
     next: Memory,
     actions: Vec<Action>,
     notes: Vec<Note>,
     waiting: Vec<String>,
-    roll_back: bool,
 }
 
 /// Which listed members count, and how.
@@ -112,7 +117,7 @@ impl<'a> Pass<'a> {
     }
 
     fn is_current(&self, m: &Member) -> bool {
-        m.config() == Some(self.d.config.as_str()) || m.is_bootstrap()
+        m.is_current(&self.config)
     }
 
     /// In service: a current-config member once it passed its gate (and is not unhealthy); an
@@ -155,7 +160,7 @@ impl<'a> Pass<'a> {
                     GoDuration(lived)
                 );
                 let cap = self.d.policy.max_provision_backoff;
-                self.next.breakers.entry(self.d.config.clone()).or_default().record_failure(message.clone(), now, cap);
+                self.next.breakers.entry(self.config.clone()).or_default().record_failure(message.clone(), now, cap);
                 self.next.last_error = Some(message);
             }
             self.next.vanished.insert(id, Vanished { at: now, logical_id: track.logical_id, quick_deaths });
@@ -163,10 +168,11 @@ impl<'a> Pass<'a> {
         self.next.vanished.retain(|id, v| !listed.contains_key(id) && now.duration_since(v.at) < MELTDOWN_WINDOW);
 
         let mut causes: HashMap<InstanceId, (Cause, u32)> = HashMap::new();
-        let mut resolved: Vec<String> = Vec::new();
+        let mut resolved: Vec<ConfigHash> = Vec::new();
         let mut lost_intents: Vec<Intent> = Vec::new();
         let mut redriven: Vec<Intent> = Vec::new();
-        let redrive = self.d.promises.idempotent_provision;
+        // A group being destroyed creates nothing: its restored provisions are waited for.
+        let redrive = self.d.promises.idempotent_provision && !self.next.retiring;
         self.next.intents.retain(|intent| {
             let by_id = match &intent.progress {
                 Progress::Provisioned(id) => listed.get(id).copied(),
@@ -195,7 +201,7 @@ impl<'a> Pass<'a> {
                 breaker.listed(now);
             }
         }
-        let served: Vec<(String, u32)> = self
+        let served: Vec<(ConfigHash, u32)> = self
             .next
             .breakers
             .iter()
@@ -207,7 +213,7 @@ impl<'a> Pass<'a> {
             self.note(
                 EventKind::Brake,
                 None,
-                format!("provisions of config {} recovered after {failures} failures", short(&config)),
+                format!("provisions of config {} recovered after {failures} failures", config.short()),
             );
         }
         let cap = self.d.policy.max_provision_backoff;
@@ -247,7 +253,7 @@ impl<'a> Pass<'a> {
     /// hold a slot for the visibility timeout. One of another config than the current one is
     /// forgotten instead: if it did happen, its instance is an old-config member like any other.
     fn redrive(&mut self, intent: Intent) {
-        if intent.config != self.d.config {
+        if intent.config != self.config {
             let message = format!("forgot provision {}: its config is no longer wanted", intent.token);
             return self.note(EventKind::Provision, Some(intent.token.as_str()), message);
         }
@@ -338,43 +344,24 @@ impl<'a> Pass<'a> {
         let (current, old): (Vec<&Member>, Vec<&Member>) = census.members.iter().partition(|m| self.is_current(m));
         let self_old = old.iter().any(|m| self.is_self(m));
         let old_others: Vec<&Member> = old.iter().copied().filter(|m| !self.is_self(m)).collect();
-        let current_intents = self.next.intents.iter().filter(|i| i.config == d.config).count() as u64;
+        let current_intents = self.next.intents.iter().filter(|i| i.config == self.config).count() as u64;
         let new_unready = current.iter().filter(|m| !track(m).is_ready()).count() as u64 + current_intents;
 
         // Step 3: the rollout.
+        let progress = RolloutProgress {
+            old: old_others.len() as u64,
+            self_old,
+            settled: new_unready == 0 && self.next.intents.is_empty(),
+            max_surge: policy.max_surge,
+            max_unavailable: policy.max_unavailable,
+        };
+        self.roll_rollout(Event::Observed(progress));
         let mut halt = false;
-        match &self.next.rollout {
-            Rollout::Steady if !old_others.is_empty() => {
-                self.next.rollout = Rollout::Rolling;
-                let message = format!(
-                    "rolling {} members to config {} (surge {}, unavailable {})",
-                    old_others.len(),
-                    short(&d.config),
-                    policy.max_surge,
-                    policy.max_unavailable
-                );
-                self.note(EventKind::Rollout, None, message);
-            }
-            // A pause by an operator holds until resumed, even with nothing left to roll.
-            Rollout::Rolling | Rollout::RollingBack { .. } | Rollout::Paused { reason: Pause::Failed(_) }
-                if old_others.is_empty() && new_unready == 0 && self.next.intents.is_empty() =>
-            {
-                let message = match &self.next.rollout {
-                    Rollout::RollingBack { reason } => {
-                        format!("rollback to config {} complete ({reason})", short(&d.config))
-                    }
-                    _ => format!("rollout to config {} complete", short(&d.config)),
-                };
-                self.next.rollout = Rollout::Steady;
-                self.note(EventKind::Rollout, None, message);
-            }
-            _ => {}
-        }
-        if self.next.rollout.is_moving()
+        if self.next.rollout.stage.is_moving()
             && let Some(failure) = self.rollout_failure(&current, tracks)
         {
             halt = true;
-            self.fail_rollout(failure);
+            self.roll_rollout(Event::Failed { failure, on_failure: policy.on_failure });
         }
 
         // Step 4: the meltdown brake.
@@ -404,7 +391,7 @@ impl<'a> Pass<'a> {
         // Step 5: actions.
         for m in census.members.iter().filter(|m| m.is_bootstrap()) {
             self.actions.push(Action::Adopt { instance: m.id().clone() });
-            let message = format!("adopting bootstrap instance {} into config {}", m.id(), short(&d.config));
+            let message = format!("adopting bootstrap instance {} into config {}", m.id(), self.config.short());
             self.note(EventKind::Adopt, Some(m.id().as_str()), message);
         }
         let mut members: Vec<&Member> = census.members.clone();
@@ -413,10 +400,10 @@ impl<'a> Pass<'a> {
                 self.remove_surplus(&mut members, tracks, size);
             }
             self.create(&members, census.listed_present, size, self_old);
-            if self.next.rollout.is_moving() && !engaged {
+            if self.next.rollout.stage.is_moving() && !engaged {
                 self.roll(&members, tracks, size);
             }
-            if !self.next.rollout.is_moving() && !engaged {
+            if !self.next.rollout.stage.is_moving() && !engaged {
                 self.remediate(&members, tracks, size);
             }
         }
@@ -480,7 +467,7 @@ impl<'a> Pass<'a> {
                 return Some(format!("{} unhealthy for {}", m.id(), go(unhealthy)));
             }
         }
-        match self.next.breakers.get(&self.d.config) {
+        match self.next.breakers.get(&self.config) {
             Some(Breaker::Open { failures, last_error, .. }) if *failures >= ROLLOUT_MAX_PROVISION_FAILURES => {
                 Some(format!("provisions of the new config failed {failures} times in a row: {last_error}"))
             }
@@ -488,30 +475,84 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn fail_rollout(&mut self, failure: String) {
-        let reason = format!("rollout to config {} failed: {failure}", short(&self.d.config));
-        let next = match (&self.next.rollout, self.d.policy.on_failure, &self.d.previous) {
-            (Rollout::RollingBack { .. }, _, _) => Rollout::Paused {
-                reason: Pause::Failed(format!("rollback to config {} failed: {failure}", short(&self.d.config))),
+    /// A group being destroyed: every listed instance is drained and destroyed, the controller's
+    /// own instance last, within the executor's bound like any destroy; nothing is created and
+    /// nothing rolls. Provisions still in flight are waited for (they may yet make an instance,
+    /// which is destroyed once listed). Retired once nothing is listed but instances whose
+    /// destroy returned, and nothing is in flight.
+    fn retire(&mut self, observed: &Observed) -> Report {
+        let others_left = observed.members.iter().any(|m| !self.is_self(m));
+        for m in &observed.members {
+            if self.is_self(m) && others_left {
+                continue;
+            }
+            match self.next.destroys.get_mut(m.id()) {
+                None => {
+                    let why = format!("destroying {}: the group is being destroyed", m.id());
+                    self.destroy(m, DestroyReason::Terminate, true, EventKind::Destroy, why);
+                }
+                Some(destroying) if destroying.progress == DestroyProgress::Restored => {
+                    (destroying.since, destroying.progress) = (self.now, DestroyProgress::Requested);
+                    let reason = destroying.reason;
+                    self.actions.push(Action::Destroy { instance: m.description.clone(), reason, drain: true });
+                    let why = format!("destroying {} again: restored from the journal", m.id());
+                    self.note(EventKind::Destroy, Some(m.id().as_str()), why);
+                }
+                Some(_) => {}
+            }
+        }
+        let left = observed
+            .members
+            .iter()
+            .filter(|m| !self.next.destroys.get(m.id()).is_some_and(Destroying::is_done))
+            .count();
+        let retired = left == 0 && self.next.intents.is_empty() && self.next.destroys_in_flight() == 0;
+        if !retired {
+            self.waiting.push(format!(
+                "destroying the group: {left} instances left, {} provisions in flight",
+                self.next.intents.len()
+            ));
+        }
+        Report {
+            phase: Phase::Scaling,
+            counts: Counts {
+                desired: 0,
+                actual: observed.members.len() as u64,
+                healthy: observed.members.iter().filter(|m| m.health == Health::Healthy).count() as u64,
+                old_config: 0,
+                in_flight: self.next.intents.len() as u64,
             },
-            (_, OnFailure::Rollback, Some(previous)) => {
-                self.roll_back = true;
-                Rollout::RollingBack { reason: format!("{reason}; rolling back to config {}", short(previous)) }
+            rollout: RolloutStatus {
+                state: RolloutState::Steady,
+                target: self.config.to_string(),
+                updated: 0,
+                total: 0,
+                reason: None,
+            },
+            notes: std::mem::take(&mut self.notes),
+            waiting: std::mem::take(&mut self.waiting),
+            retired,
+        }
+    }
+
+    /// Feeds the rollout one event. A failure becomes the group's last error; the decision's
+    /// own events are never refused.
+    fn roll_rollout(&mut self, event: Event) {
+        let failed = matches!(event, Event::Failed { .. });
+        if let Ok(Some(message)) = self.next.roll(event, self.now) {
+            if failed {
+                self.next.last_error = Some(message.clone());
             }
-            (_, OnFailure::Rollback, None) => {
-                Rollout::Paused { reason: Pause::Failed(format!("{reason}; no previous spec to roll back to")) }
-            }
-            (_, OnFailure::Pause, _) => Rollout::Paused { reason: Pause::Failed(reason) },
-        };
-        let message = next.reason().unwrap_or_default();
-        self.next.last_error = Some(message.clone());
-        self.note(EventKind::Rollout, None, message);
-        self.next.rollout = next;
+            self.note(EventKind::Rollout, None, message);
+        }
     }
 
     /// Scale-down: old config first, then unhealthy or unready, then the newest; never self.
     fn remove_surplus(&mut self, members: &mut Vec<&Member>, tracks: &HashMap<InstanceId, Track>, size: u64) {
-        let slack = if self.next.rollout == Rollout::Steady { 0 } else { self.d.policy.max_surge };
+        let slack = match self.next.rollout.stage.surge() {
+            Surge::None => 0,
+            Surge::Keep | Surge::Create => self.d.policy.max_surge,
+        };
         // Only listed members count here: a provision still in flight may never materialize (it
         // may have been lost in a crash), and a member must not go to make room for it. One
         // that does materialize beyond the size is removed once listed.
@@ -539,7 +580,7 @@ impl<'a> Pass<'a> {
     /// Creates what is missing, within surge, brakes and backoff.
     fn create(&mut self, members: &[&Member], listed_present: u64, size: u64, self_old: bool) {
         let d = self.d;
-        let moving = self.next.rollout.is_moving();
+        let moving = self.next.rollout.stage.surge() == Surge::Create;
         let present = listed_present + self.next.intents.len() as u64;
         let room = MAX_PROVISIONS_IN_FLIGHT.saturating_sub(self.next.intents.len());
         // Each create is a logical ID to fill (pets) or none (cattle); heals come first. Only a
@@ -548,7 +589,7 @@ impl<'a> Pass<'a> {
         let mut wanted: Vec<(Option<LogicalId>, bool)> = match &d.allocation {
             Allocation::Cattle { .. } => {
                 let current = members.iter().filter(|m| self.is_current(m)).count() as u64;
-                let new_total = current + self.next.intents.iter().filter(|i| i.config == d.config).count() as u64;
+                let new_total = current + self.next.intents.iter().filter(|i| i.config == self.config).count() as u64;
                 let want_new = size - u64::from(self_old && size > 0);
                 let cap = size.saturating_add(if moving { d.policy.max_surge } else { 0 });
                 missing = want_new.saturating_sub(new_total).min(cap.saturating_sub(present));
@@ -586,18 +627,18 @@ impl<'a> Pass<'a> {
             }
             wanted.retain(|(_, heal)| !heal);
         }
-        match self.next.breakers.get(&d.config) {
+        match self.next.breakers.get(&self.config) {
             Some(Breaker::Open { failures, until, last_error }) if self.now < *until => {
                 self.waiting.push(format!(
                     "provisions of config {} back off for {} after {failures} failures: {last_error}",
-                    short(&d.config),
+                    self.config.short(),
                     go(until.duration_since(self.now))
                 ));
                 return;
             }
             Some(Breaker::Open { .. }) => {
                 // Half-open: one probe at a time until a provision succeeds.
-                let probing = self.next.intents.iter().any(|i| i.config == d.config);
+                let probing = self.next.intents.iter().any(|i| i.config == self.config);
                 wanted.truncate(usize::from(!probing));
             }
             _ => {}
@@ -621,10 +662,10 @@ impl<'a> Pass<'a> {
             };
             let why = match (&logical_id, cause) {
                 (Some(lid), Cause::Heal) => format!("provisioning '{lid}' to replace its vanished instance"),
-                (Some(lid), _) => format!("provisioning '{lid}' with config {}", short(&d.config)),
+                (Some(lid), _) => format!("provisioning '{lid}' with config {}", self.config.short()),
                 (None, Cause::Heal) => "provisioning a replacement for a vanished member".to_owned(),
                 (None, Cause::Rollout) => {
-                    format!("provisioning a member of config {} for the rollout", short(&d.config))
+                    format!("provisioning a member of config {} for the rollout", self.config.short())
                 }
                 (None, _) => format!("provisioning a member to reach size {size}"),
             };
@@ -633,13 +674,13 @@ impl<'a> Pass<'a> {
                 token: token.clone(),
                 sequence,
                 logical_id: logical_id.clone(),
-                config: d.config.clone(),
+                config: self.config.clone(),
             });
             self.next.intents.push(Intent {
                 token,
                 sequence,
                 logical_id,
-                config: d.config.clone(),
+                config: self.config.clone(),
                 cause,
                 since: self.now,
                 progress: Progress::Requested,
@@ -663,7 +704,7 @@ impl<'a> Pass<'a> {
     fn roll(&mut self, members: &[&Member], tracks: &HashMap<InstanceId, Track>, size: u64) {
         let policy = &self.d.policy;
         let min_available = size.saturating_sub(policy.max_unavailable);
-        let intents = self.next.intents.iter().filter(|i| i.config == self.d.config).count() as u64;
+        let intents = self.next.intents.iter().filter(|i| i.config == self.config).count() as u64;
         let all = members.len() as u64 + self.next.intents.len() as u64;
         let new_unready =
             members.iter().filter(|m| self.is_current(m) && !tracks[m.id()].is_ready()).count() as u64 + intents;
@@ -729,7 +770,7 @@ impl<'a> Pass<'a> {
                 && let Some(config) = victim.config()
             {
                 let message = format!("{} never became healthy", victim.id());
-                self.next.breakers.entry(config.to_owned()).or_default().record_failure(message, self.now, cap);
+                self.next.breakers.entry(ConfigHash::from(config)).or_default().record_failure(message, self.now, cap);
             }
             let why = format!("replaced {}: unhealthy for {}", victim.id(), go(unhealthy));
             self.destroy(victim, DestroyReason::Terminate, true, EventKind::Remediate, why);
@@ -759,7 +800,6 @@ impl<'a> Pass<'a> {
         tracks: &HashMap<InstanceId, Track>,
         size: u64,
     ) -> Report {
-        let d = self.d;
         let current = members.iter().filter(|m| self.is_current(m)).count() as u64;
         let counts = Counts {
             desired: size,
@@ -769,40 +809,40 @@ impl<'a> Pass<'a> {
             in_flight: self.next.intents.len() as u64,
         };
         let unhealthy = members.iter().any(|m| tracks[m.id()].health == Health::Unhealthy);
-        let backing_off = matches!(self.next.breakers.get(&d.config), Some(Breaker::Open { .. }));
+        let backing_off = matches!(self.next.breakers.get(&self.config), Some(Breaker::Open { .. }));
         let busy = !self.actions.is_empty()
             || !self.next.intents.is_empty()
             || self.next.destroys_in_flight() > 0
             || (members.len() as u64) < size;
-        let phase = match &self.next.rollout {
-            Rollout::Paused { .. } => Phase::Paused,
-            Rollout::Rolling | Rollout::RollingBack { .. } => Phase::Rolling,
-            Rollout::Steady if self.next.meltdown != Meltdown::Released || backing_off || unhealthy => Phase::Degraded,
-            Rollout::Steady if busy => Phase::Scaling,
-            Rollout::Steady => Phase::Converged,
+        let phase = match &self.next.rollout.stage {
+            Stage::Paused { .. } => Phase::Paused,
+            Stage::Rolling | Stage::RollingBack { .. } => Phase::Rolling,
+            Stage::Steady if self.next.meltdown != Meltdown::Released || backing_off || unhealthy => Phase::Degraded,
+            Stage::Steady if busy => Phase::Scaling,
+            Stage::Steady => Phase::Converged,
         };
         if phase == Phase::Converged {
             self.next.last_error = None;
         }
-        let state = match &self.next.rollout {
-            Rollout::Steady => RolloutState::Steady,
-            Rollout::Rolling => RolloutState::Rolling,
-            Rollout::Paused { .. } => RolloutState::Paused,
-            Rollout::RollingBack { .. } => RolloutState::RollingBack,
+        let state = match &self.next.rollout.stage {
+            Stage::Steady => RolloutState::Steady,
+            Stage::Rolling => RolloutState::Rolling,
+            Stage::Paused { .. } => RolloutState::Paused,
+            Stage::RollingBack { .. } => RolloutState::RollingBack,
         };
         Report {
             phase,
             counts,
             rollout: RolloutStatus {
                 state,
-                target: d.config.clone(),
+                target: self.config.to_string(),
                 updated: current,
                 total: size,
-                reason: self.next.rollout.reason(),
+                reason: self.next.rollout.stage.reason(),
             },
             notes: std::mem::take(&mut self.notes),
             waiting: std::mem::take(&mut self.waiting),
-            roll_back: self.roll_back,
+            retired: false,
         }
     }
 }

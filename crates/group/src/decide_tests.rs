@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::model::PROVISION_TOKEN_TAG;
 use crate::policy::{Gate, Policy};
+use crate::rollout::Pause;
 
 const NEW: &str = "newconfighash";
 const OLD: &str = "oldconfighash";
@@ -17,8 +18,6 @@ const OLD: &str = "oldconfighash";
 fn cattle(size: u64) -> Desired {
     Desired {
         group: "g".into(),
-        config: NEW.into(),
-        previous: Some(OLD.into()),
         allocation: Allocation::Cattle { size },
         policy: Policy::cattle_default(size),
         self_id: None,
@@ -29,9 +28,16 @@ fn cattle(size: u64) -> Desired {
 fn pets(ids: &[&str]) -> Desired {
     Desired {
         allocation: Allocation::Pets { ids: ids.iter().map(|&i| LogicalId::from(i)).collect() },
-        policy: Policy::new(&Default::default(), ids.len() as u64, true),
+        policy: Policy::new(&Default::default(), ids.len() as u64, true, 0),
         ..cattle(0)
     }
+}
+
+/// A memory of a group on the new config that converged on the old one before.
+fn memory() -> Memory {
+    let mut m = Memory::new("t", NEW.into());
+    m.rollout.stable = Some(OLD.into());
+    m
 }
 
 fn member(id: &str, config: &str, health: Health) -> Member {
@@ -90,7 +96,7 @@ fn materialize(plan: &Plan, config: &str) -> Vec<Member> {
         .filter_map(|a| match a {
             Action::Provision { token, logical_id, .. } => {
                 let mut m = member(&format!("i-{token}"), config, Health::Healthy);
-                m.description.tags.insert(PROVISION_TOKEN_TAG.into(), token.clone());
+                m.description.tags.insert(PROVISION_TOKEN_TAG.into(), token.to_string());
                 if let Some(lid) = logical_id {
                     m.description.tags.insert(LOGICAL_ID_TAG.into(), lid.to_string());
                 }
@@ -105,7 +111,7 @@ fn materialize(plan: &Plan, config: &str) -> Vec<Member> {
 fn a_new_group_provisions_its_size_and_counts_them_while_unlisted() {
     let d = cattle(3);
     let now = Instant::now();
-    let plan = decide(&d, &Observed::default(), Memory::new("t"), now);
+    let plan = decide(&d, &Observed::default(), memory(), now);
     assert_eq!(provisions(&plan).len(), 3);
     assert_eq!(plan.report.phase, Phase::Scaling);
     assert_eq!(plan.report.counts.in_flight, 3);
@@ -120,7 +126,7 @@ fn a_new_group_provisions_its_size_and_counts_them_while_unlisted() {
 fn a_listed_instance_resolves_its_intent_by_token_even_without_the_returned_id() {
     let d = cattle(1);
     let now = Instant::now();
-    let plan = decide(&d, &Observed::default(), Memory::new("t"), now);
+    let plan = decide(&d, &Observed::default(), memory(), now);
     let made = materialize(&plan, NEW);
     let plan = decide(&d, &listed(&made), plan.next.clone(), now + Duration::from_secs(1));
     assert!(plan.next.intents.is_empty());
@@ -134,11 +140,11 @@ fn a_listed_instance_resolves_its_intent_by_token_even_without_the_returned_id()
 fn an_intent_never_listed_times_out_counts_a_failure_and_backs_off() {
     let d = cattle(1);
     let start = Instant::now();
-    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
+    let plan = decide(&d, &Observed::default(), memory(), start);
     let after = start + PROVISION_VISIBILITY_TIMEOUT;
     let plan = decide(&d, &Observed::default(), plan.next.clone(), after);
     assert!(plan.next.intents.is_empty(), "the lost provision is forgotten");
-    assert_eq!(plan.next.breakers[NEW].failures(), 1);
+    assert_eq!(plan.next.breakers[&ConfigHash::from(NEW)].failures(), 1);
     assert!(provisions(&plan).is_empty(), "the breaker holds the next provision for its backoff");
     assert!(plan.report.waiting.iter().any(|w| w.contains("back off")));
     let plan = decide(&d, &Observed::default(), plan.next.clone(), after + Duration::from_secs(5));
@@ -149,7 +155,7 @@ fn an_intent_never_listed_times_out_counts_a_failure_and_backs_off() {
 fn scale_down_removes_the_lowest_ids_among_equals_and_uses_terminate() {
     let d = cattle(2);
     let o = listed(&["a", "b", "c", "d"].map(|id| member(id, NEW, Health::Healthy)));
-    let plan = decide(&d, &o, Memory::new("t"), Instant::now());
+    let plan = decide(&d, &o, memory(), Instant::now());
     assert_eq!(destroyed(&plan), [("a".into(), DestroyReason::Terminate), ("b".into(), DestroyReason::Terminate)]);
 }
 
@@ -161,7 +167,7 @@ fn scale_down_prefers_old_config_then_unhealthy_then_newest_and_never_self() {
     let mut me = member("a-self", OLD, Health::Healthy);
     me.logical_id = Some("me".into());
     let first = vec![me, member("b", NEW, Health::Healthy), member("c", NEW, Health::Healthy)];
-    let plan = decide(&d, &listed(&first), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&first), memory(), start);
     let mut all = first.clone();
     all.extend([
         member("d", OLD, Health::Healthy),
@@ -181,8 +187,8 @@ fn rollout_with_surge_creates_before_it_destroys() {
     let d = cattle(3);
     let start = Instant::now();
     let old = ["o1", "o2", "o3"].map(|id| member(id, OLD, Health::Healthy));
-    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
-    assert_eq!(plan.next.rollout, Rollout::Rolling);
+    let plan = decide(&d, &listed(&old), memory(), start);
+    assert_eq!(plan.next.rollout.stage, Stage::Rolling);
     assert_eq!(provisions(&plan).len(), 1, "surge 1");
     assert!(destroyed(&plan).is_empty(), "unavailable 0: nothing goes before the new member is ready");
     assert_eq!(plan.report.phase, Phase::Rolling);
@@ -201,7 +207,7 @@ fn rollout_with_unavailability_destroys_first_and_never_drops_below() {
     d.policy.max_unavailable = 2;
     let old = ["o1", "o2", "o3", "o4"].map(|id| member(id, OLD, Health::Healthy));
     let start = Instant::now();
-    let warm = decide(&d, &listed(&old), Memory::new("t"), start);
+    let warm = decide(&d, &listed(&old), memory(), start);
     assert_eq!(destroyed(&warm).len(), 2);
     assert!(provisions(&warm).is_empty());
 }
@@ -212,7 +218,7 @@ fn rollout_waits_for_the_count_gate() {
     d.policy.gate = Gate::Count(2);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), memory(), start);
     let mut both = old.clone();
     both.extend(materialize(&plan, NEW));
     let once = decide(&d, &listed(&both), plan.next.clone(), start + Duration::from_secs(10));
@@ -227,34 +233,35 @@ fn a_new_member_not_ready_in_time_pauses_the_rollout() {
     d.policy.health_timeout = Duration::from_secs(60);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), memory(), start);
     let mut both = old.clone();
     both.extend(materialize(&plan, NEW).into_iter().map(|m| Member::new(m.description, Health::Unknown)));
     let (_, plan) = settle(&d, &listed(&both), plan.next, start, Duration::from_secs(70), Duration::from_secs(10));
     assert!(
-        matches!(&plan.next.rollout, Rollout::Paused { reason: Pause::Failed(why) } if why.contains("not healthy within 1m0s"))
+        matches!(&plan.next.rollout.stage, Stage::Paused { reason: Pause::Failed(why) } if why.contains("not healthy within 1m0s"))
     );
     assert_eq!(plan.report.phase, Phase::Paused);
-    assert!(!plan.report.roll_back);
+    assert_eq!(plan.next.rollout.current, ConfigHash::from(NEW), "OnFailure: Pause keeps the config");
     assert!(destroyed(&plan).is_empty());
 }
 
 #[test]
-fn on_failure_rollback_asks_for_the_previous_spec() {
+fn on_failure_rollback_makes_the_previous_config_current() {
     let mut d = cattle(1);
     d.policy.on_failure = OnFailure::Rollback;
     d.policy.unhealthy_grace = Duration::from_secs(30);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), memory(), start);
     let mut both = old.clone();
     both.extend(materialize(&plan, NEW).into_iter().map(|m| Member::new(m.description, Health::Unhealthy)));
     let (_, plan) = settle(&d, &listed(&both), plan.next, start, Duration::from_secs(20), Duration::from_secs(10));
-    assert!(!plan.report.roll_back, "within the grace period");
+    assert_eq!(plan.next.rollout.current, ConfigHash::from(NEW), "within the grace period");
     let plan = decide(&d, &listed(&both), plan.next.clone(), start + Duration::from_secs(30));
-    assert!(plan.report.roll_back);
+    assert_eq!(plan.next.rollout.current, ConfigHash::from(OLD));
+    assert_eq!(plan.next.rollout.failed.as_ref().map(|f| f.config.as_str()), Some(NEW));
     assert!(plan.actions.is_empty(), "nothing more of the failed config this pass");
-    assert!(matches!(&plan.next.rollout, Rollout::RollingBack { reason } if reason.contains("unhealthy for")));
+    assert!(matches!(&plan.next.rollout.stage, Stage::RollingBack { reason } if reason.contains("unhealthy for")));
 }
 
 #[test]
@@ -262,12 +269,12 @@ fn one_unhealthy_check_does_not_fail_a_rollout() {
     let d = cattle(1);
     let start = Instant::now();
     let old = vec![member("o1", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), memory(), start);
     let made = materialize(&plan, NEW);
     let mut sick = old.clone();
     sick.push(Member::new(made[0].description.clone(), Health::Unhealthy));
     let plan = decide(&d, &listed(&sick), plan.next.clone(), start + Duration::from_secs(10));
-    assert_eq!(plan.next.rollout, Rollout::Rolling);
+    assert_eq!(plan.next.rollout.stage, Stage::Rolling);
     let mut well = old.clone();
     well.push(made[0].clone());
     let plan = decide(&d, &listed(&well), plan.next.clone(), start + Duration::from_secs(20));
@@ -285,7 +292,7 @@ fn pets_fill_missing_ids_remove_strangers_and_leave_unnamed_alone() {
         pet("i4", "four", NEW, Health::Healthy),
         unnamed,
     ]);
-    let plan = decide(&d, &o, Memory::new("t"), Instant::now());
+    let plan = decide(&d, &o, memory(), Instant::now());
     assert_eq!(provisions(&plan), [Some("three".to_owned())]);
     assert!(matches!(&plan.actions[1], Action::Provision { sequence: 2, .. }), "{:?}", plan.actions);
     assert_eq!(destroyed(&plan), [("i4".into(), DestroyReason::Terminate)]);
@@ -296,14 +303,14 @@ fn pets_fill_missing_ids_remove_strangers_and_leave_unnamed_alone() {
 fn a_pet_is_never_doubled() {
     let d = pets(&["one"]);
     let start = Instant::now();
-    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
+    let plan = decide(&d, &Observed::default(), memory(), start);
     assert_eq!(provisions(&plan).len(), 1);
     let (_, plan) =
         settle(&d, &Observed::default(), plan.next, start, Duration::from_secs(200), Duration::from_secs(10));
     assert!(provisions(&plan).is_empty(), "in flight: the logical ID is taken");
     // Two instances of one logical ID (a backend that lied): keep the current, ready one.
     let o = listed(&[pet("a", "one", OLD, Health::Healthy), pet("b", "one", NEW, Health::Healthy)]);
-    let plan = decide(&d, &o, Memory::new("t"), start);
+    let plan = decide(&d, &o, memory(), start);
     assert_eq!(destroyed(&plan), [("a".into(), DestroyReason::Terminate)]);
     assert!(provisions(&plan).is_empty());
 }
@@ -313,7 +320,7 @@ fn pets_roll_one_at_a_time_destroying_first() {
     let d = pets(&["one", "two"]);
     let start = Instant::now();
     let old = [pet("i1", "one", OLD, Health::Healthy), pet("i2", "two", OLD, Health::Healthy)];
-    let plan = decide(&d, &listed(&old), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&old), memory(), start);
     assert_eq!(destroyed(&plan), [("i1".into(), DestroyReason::RollingUpdate)]);
     assert!(provisions(&plan).is_empty());
     // Still listed (destroy in flight): no second instance of 'one', no second victim.
@@ -335,10 +342,10 @@ fn unhealthy_members_are_replaced_after_the_grace_period_one_at_a_time() {
         member("b", NEW, Health::Unhealthy),
         member("c", NEW, Health::Unhealthy),
     ]);
-    let (_, early) = settle(&d, &o, Memory::new("t"), start, Duration::from_secs(50), Duration::from_secs(10));
+    let (_, early) = settle(&d, &o, memory(), start, Duration::from_secs(50), Duration::from_secs(10));
     assert!(early.actions.is_empty(), "within the grace period");
     assert_eq!(early.report.phase, Phase::Degraded);
-    let (_, plan) = settle(&d, &o, Memory::new("t"), start, Duration::from_secs(60), Duration::from_secs(10));
+    let (_, plan) = settle(&d, &o, memory(), start, Duration::from_secs(60), Duration::from_secs(10));
     let gone = destroyed(&plan);
     assert_eq!(gone, [("b".into(), DestroyReason::Terminate)]);
     assert!(plan.report.notes.iter().any(|n| n.message == "replaced b: unhealthy for 1m0s"));
@@ -352,7 +359,7 @@ fn the_meltdown_brake_holds_heals_and_releases() {
     let d = cattle(10);
     let start = Instant::now();
     let all: Vec<Member> = (0..10).map(|i| member(&format!("i{i}"), NEW, Health::Healthy)).collect();
-    let plan = decide(&d, &listed(&all), Memory::new("t"), start);
+    let plan = decide(&d, &listed(&all), memory(), start);
     let plan = decide(&d, &listed(&all[..4]), plan.next.clone(), start + Duration::from_secs(10));
     assert!(matches!(plan.next.meltdown, Meltdown::Engaged { .. }));
     assert!(provisions(&plan).is_empty());
@@ -367,7 +374,7 @@ fn the_meltdown_brake_holds_heals_and_releases() {
 fn the_crash_loop_breaker_backs_off_exponentially_to_the_cap() {
     let d = cattle(1);
     let mut now = Instant::now();
-    let mut m = Memory::new("t");
+    let mut m = memory();
     let mut waits = Vec::new();
     for _ in 0..8 {
         let plan = decide(&d, &Observed::default(), m.clone(), now);
@@ -378,7 +385,7 @@ fn the_crash_loop_breaker_backs_off_exponentially_to_the_cap() {
         };
         m = plan.next.clone();
         m.provision_failed(token, "quota exceeded", now, d.policy.max_provision_backoff);
-        let Breaker::Open { until, .. } = m.breakers[NEW].clone() else { panic!("open") };
+        let Breaker::Open { until, .. } = m.breakers[&ConfigHash::from(NEW)].clone() else { panic!("open") };
         waits.push(until.duration_since(now).as_secs());
         now = until;
     }
@@ -391,7 +398,7 @@ fn self_is_never_destroyed_and_is_drained_once_when_last() {
     d.self_id = Some("me".into());
     let start = Instant::now();
     let o = listed(&[pet("i1", "me", OLD, Health::Healthy), pet("i2", "two", NEW, Health::Healthy)]);
-    let plan = decide(&d, &o, Memory::new("t"), start);
+    let plan = decide(&d, &o, memory(), start);
     assert!(destroyed(&plan).is_empty());
     assert!(matches!(plan.actions.as_slice(), [Action::Drain { instance }] if instance.id.as_str() == "i1"));
     let plan = decide(&d, &o, plan.next.clone(), start + Duration::from_secs(10));
@@ -403,23 +410,23 @@ fn self_is_never_destroyed_and_is_drained_once_when_last() {
 fn bootstrap_instances_are_adopted_not_rolled() {
     let d = cattle(1);
     let o = listed(&[member("boot", BOOTSTRAP_CONFIG_HASH, Health::Healthy)]);
-    let plan = decide(&d, &o, Memory::new("t"), Instant::now());
+    let plan = decide(&d, &o, memory(), Instant::now());
     assert_eq!(plan.actions, [Action::Adopt { instance: "boot".into() }]);
-    assert_eq!(plan.next.rollout, Rollout::Steady);
+    assert_eq!(plan.next.rollout.stage, Stage::Steady);
 }
 
 #[test]
 fn an_operators_pause_holds_with_nothing_to_roll() {
     let d = cattle(1);
     let o = listed(&[member("a", NEW, Health::Healthy)]);
-    let mut m = Memory::new("t");
-    m.rollout = Rollout::Paused { reason: Pause::Operator };
+    let mut m = memory();
+    m.rollout.stage = Stage::Paused { reason: Pause::Operator };
     let plan = decide(&d, &o, m.clone(), Instant::now());
-    assert_eq!(plan.next.rollout, Rollout::Paused { reason: Pause::Operator });
+    assert_eq!(plan.next.rollout.stage, Stage::Paused { reason: Pause::Operator });
     assert_eq!(plan.report.phase, Phase::Paused);
-    m.rollout = Rollout::Paused { reason: Pause::Failed("x".into()) };
+    m.rollout.stage = Stage::Paused { reason: Pause::Failed("x".into()) };
     let plan = decide(&d, &o, m, Instant::now());
-    assert_eq!(plan.next.rollout, Rollout::Steady, "a failure pause ends when nothing is left to roll");
+    assert_eq!(plan.next.rollout.stage, Stage::Steady, "a failure pause ends when nothing is left to roll");
 }
 
 #[test]
@@ -428,7 +435,7 @@ fn an_absurd_size_plans_one_batch_at_a_time_without_overflow() {
     d.policy.max_surge = u64::MAX;
     d.policy.meltdown_count = u64::MAX;
     let start = Instant::now();
-    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
+    let plan = decide(&d, &Observed::default(), memory(), start);
     assert_eq!(provisions(&plan).len(), MAX_PROVISIONS_IN_FLIGHT);
     let more = u64::MAX - MAX_PROVISIONS_IN_FLIGHT as u64;
     assert!(plan.report.waiting.iter().any(|w| w.starts_with(&format!("{more} more members to create"))));
@@ -443,14 +450,14 @@ fn a_listed_batch_makes_room_for_the_next() {
     let size = MAX_PROVISIONS_IN_FLIGHT as u64 + 10;
     let d = cattle(size);
     let start = Instant::now();
-    let plan = decide(&d, &Observed::default(), Memory::new("t"), start);
+    let plan = decide(&d, &Observed::default(), memory(), start);
     let batch: Vec<Member> = plan
         .actions
         .iter()
         .filter_map(|a| match a {
             Action::Provision { token, .. } => {
                 let mut m = member(&format!("i-{token}"), NEW, Health::Healthy);
-                m.description.tags.insert(PROVISION_TOKEN_TAG.into(), token.clone());
+                m.description.tags.insert(PROVISION_TOKEN_TAG.into(), token.to_string());
                 Some(Member::new(m.description, Health::Healthy))
             }
             _ => None,
@@ -464,7 +471,7 @@ fn a_listed_batch_makes_room_for_the_next() {
 fn destroys_restored_from_the_journal_are_sent_again_while_listed_and_affordable() {
     let d = cattle(2);
     let now = Instant::now();
-    let mut m = Memory::new("t");
+    let mut m = memory();
     for id in ["a", "gone"] {
         let restored = Destroying {
             since: now,
@@ -496,7 +503,7 @@ fn destroys_restored_from_the_journal_are_sent_again_while_listed_and_affordable
 fn provisions_restored_from_the_journal_are_asked_for_again_only_with_the_promise() {
     let mut d = cattle(1);
     let now = Instant::now();
-    let mut m = Memory::new("t");
+    let mut m = memory();
     let (token, sequence) = m.tokens.take();
     m.intents.push(Intent {
         token: token.clone(),
@@ -514,4 +521,47 @@ fn provisions_restored_from_the_journal_are_asked_for_again_only_with_the_promis
     let plan = decide(&d, &Observed::default(), m, now);
     assert_eq!(plan.actions, [Action::Provision { token, sequence, logical_id: None, config: NEW.into() }]);
     assert_eq!(plan.next.intents[0].progress, Progress::Requested);
+}
+
+#[test]
+fn a_retiring_group_destroys_everything_its_own_instance_last_and_creates_nothing() {
+    let mut d = cattle(3);
+    d.self_id = Some("me".into());
+    let me = pet("i-me", "me", NEW, Health::Healthy);
+    let all = [member("a", NEW, Health::Healthy), member("b", OLD, Health::Unhealthy), me.clone()];
+    let mut m = memory();
+    m.retiring = true;
+    let now = Instant::now();
+    let plan = decide(&d, &listed(&all), m, now);
+    let mut gone: Vec<_> = destroyed(&plan).into_iter().map(|(id, _)| id).collect();
+    gone.sort();
+    assert_eq!(gone, ["a", "b"], "everything but the controller's own instance, at once");
+    assert!(provisions(&plan).is_empty());
+    assert!(!plan.report.retired);
+    let mut m = plan.next;
+    m.destroy_finished(&"a".into(), None);
+    m.destroy_finished(&"b".into(), None);
+    let plan = decide(&d, &listed(std::slice::from_ref(&me)), m, now);
+    assert_eq!(destroyed(&plan), [("i-me".to_owned(), DestroyReason::Terminate)], "then its own");
+    assert!(!plan.report.retired, "until that destroy returns");
+    let mut m = plan.next;
+    m.destroy_finished(&"i-me".into(), None);
+    let plan = decide(&d, &listed(&[me]), m.clone(), now);
+    assert!(plan.actions.is_empty() && plan.report.retired, "a listed instance whose destroy returned is gone");
+    let plan = decide(&d, &Observed::default(), plan.next, now);
+    assert!(plan.report.retired);
+}
+
+#[test]
+fn a_retiring_group_waits_for_its_provisions_in_flight() {
+    let d = cattle(1);
+    let now = Instant::now();
+    let plan = decide(&d, &Observed::default(), memory(), now);
+    let made = materialize(&plan, NEW);
+    let mut m = plan.next;
+    m.retiring = true;
+    let plan = decide(&d, &Observed::default(), m, now);
+    assert!(plan.actions.is_empty() && !plan.report.retired, "the provision may still make an instance");
+    let plan = decide(&d, &listed(&made), plan.next, now + Duration::from_secs(1));
+    assert_eq!(destroyed(&plan).len(), 1, "destroyed once listed");
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use infrakit_spi::group::{CONFIG_HASH_TAG, GROUP_TAG, Index};
-use infrakit_spi::instance::{DestroyContext, DestroyReason, InstanceId, LOGICAL_ID_TAG, Spec};
+use infrakit_spi::group::{CONFIG_HASH_TAG, ConfigHash, GROUP_TAG, Index};
+use infrakit_spi::instance::{DestroyContext, DestroyReason, InstanceId, LOGICAL_ID_TAG, ProvisionToken, Spec};
 use infrakit_spi::types::Tags;
 use infrakit_spi::{Error, Result};
 use tokio::sync::Semaphore;
@@ -22,7 +22,7 @@ pub enum Outcome {
     /// A provision returned.
     Provisioned {
         /// Its token.
-        token: String,
+        token: ProvisionToken,
         /// The new instance, or why not.
         result: Result<InstanceId>,
     },
@@ -116,9 +116,9 @@ async fn perform(action: Action, target: &Target) -> Outcome {
             Outcome::Provisioned { token, result }
         }
         Action::Destroy { instance, reason, drain } => {
-            let flavor_properties = target.properties.flavor.properties.as_ref();
+            let config = &target.config;
             let drained = match drain {
-                true => target.flavor.drain(flavor_properties, &instance).await,
+                true => config.flavor.drain(config.flavor_properties(), &instance).await,
                 false => Ok(()),
             };
             let result = match (drained, reason) {
@@ -135,15 +135,15 @@ async fn perform(action: Action, target: &Target) -> Outcome {
             Outcome::Destroyed { id: instance.id, result }
         }
         Action::Drain { instance } => {
-            let result = target.flavor.drain(target.properties.flavor.properties.as_ref(), &instance).await;
+            let result = target.config.flavor.drain(target.config.flavor_properties(), &instance).await;
             Outcome::Drained { id: instance.id, result }
         }
         Action::Adopt { instance } => {
             let labels = Tags::from([
-                (GROUP_TAG.to_owned(), target.id.to_string()),
-                (CONFIG_HASH_TAG.to_owned(), target.hash.clone()),
+                (GROUP_TAG.to_owned(), target.id().to_string()),
+                (CONFIG_HASH_TAG.to_owned(), target.hash().to_string()),
             ]);
-            let result = target.instance.label(&instance, &labels).await;
+            let result = target.config.instance.label(&instance, &labels).await;
             Outcome::Adopted { id: instance, result }
         }
     }
@@ -151,6 +151,7 @@ async fn perform(action: Action, target: &Target) -> Outcome {
 
 async fn destroy(target: &Target, id: &InstanceId, reason: DestroyReason) -> Result<()> {
     target
+        .config
         .instance
         .destroy(id, DestroyContext { reason })
         .await
@@ -159,29 +160,33 @@ async fn destroy(target: &Target, id: &InstanceId, reason: DestroyReason) -> Res
 
 async fn provision(
     target: &Target,
-    token: &str,
+    token: &ProvisionToken,
     sequence: u64,
     logical_id: Option<infrakit_spi::instance::LogicalId>,
-    config: String,
+    config: ConfigHash,
 ) -> Result<InstanceId> {
     let mut identity = Tags::from([
-        (GROUP_TAG.to_owned(), target.id.to_string()),
-        (CONFIG_HASH_TAG.to_owned(), config),
-        (PROVISION_TOKEN_TAG.to_owned(), token.to_owned()),
+        (GROUP_TAG.to_owned(), target.id().to_string()),
+        (CONFIG_HASH_TAG.to_owned(), config.0),
+        (PROVISION_TOKEN_TAG.to_owned(), token.to_string()),
     ]);
     if let Some(lid) = &logical_id {
         identity.insert(LOGICAL_ID_TAG.to_owned(), lid.to_string());
     }
-    let p = &target.properties;
-    let spec =
-        Spec { properties: p.instance.properties.clone(), tags: identity.clone(), logical_id, ..Spec::default() };
-    let index = Index { group: target.id.clone(), sequence };
-    let mut spec = target
+    let config = &target.config;
+    let spec = Spec {
+        properties: config.instance_spec.properties.clone(),
+        tags: identity.clone(),
+        logical_id,
+        ..Spec::default()
+    };
+    let index = Index { group: target.id().clone(), sequence };
+    let mut spec = config
         .flavor
-        .prepare(p.flavor.properties.as_ref(), spec, &p.allocation, &index)
+        .prepare(config.flavor_properties(), spec, &target.allocation, &index)
         .await
         .map_err(|e| Error::failed(format!("cannot prepare a member: {e}")))?;
     // The flavor adds tags; membership must not depend on it keeping ours.
     spec.tags.extend(identity);
-    target.instance.provision(spec).await.map_err(|e| Error::failed(format!("cannot provision a member: {e}")))
+    config.instance.provision(spec).await.map_err(|e| Error::failed(format!("cannot provision a member: {e}")))
 }

@@ -8,7 +8,9 @@
 //!   destroyed member as in service, and a rollout takes one healthy member too many;
 //! - a rollout that was paused or rolled back: without it a restart resumes a rollout that an
 //!   operator or a failure stopped;
-//! - a config whose provisions keep failing: without it a restart hammers the backend again.
+//! - a config whose provisions keep failing: without it a restart hammers the backend again;
+//! - a group being destroyed: without it a crash mid-destroy leaves tagged instances that
+//!   nothing removes.
 //!
 //! A [`JournalEntry`] per group holds exactly that. It is saved before any action of a pass is
 //! started, so a crash at any point leaves every started provision and destroy in it.
@@ -22,15 +24,15 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use infrakit_spi::group::{GroupId, GroupSpec};
-use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId};
+use infrakit_spi::group::{ConfigHash, GroupId, GroupSpec};
+use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId, ProvisionToken};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use crate::brakes::{Breaker, backoff};
 use crate::memory::{DestroyProgress, Destroying, Intent, Memory, Progress};
-use crate::rollout::Rollout;
+use crate::rollout::Stage;
 use crate::track::Cause;
 
 /// Why a journal could not be read or written.
@@ -70,14 +72,14 @@ pub enum JournalError {
 #[serde(rename_all = "PascalCase")]
 pub struct IntentRecord {
     /// The token tagged on the instance.
-    pub token: String,
+    pub token: ProvisionToken,
     /// The member's sequence number.
     pub sequence: u64,
     /// The pet, if any.
     #[serde(rename = "LogicalID", default)]
     pub logical_id: Option<LogicalId>,
     /// The config hash provisioned.
-    pub config: String,
+    pub config: ConfigHash,
     /// Why.
     pub cause: Cause,
 }
@@ -101,7 +103,7 @@ pub struct DestroyRecord {
 #[serde(rename_all = "PascalCase")]
 pub struct BreakerRecord {
     /// The config hash.
-    pub config: String,
+    pub config: ConfigHash,
     /// Consecutive failed provisions.
     pub failures: u32,
     /// The last failure.
@@ -129,9 +131,9 @@ pub struct JournalEntry {
     /// Destroys whose instances may still be listed.
     #[serde(default)]
     pub destroys: Vec<DestroyRecord>,
-    /// The rollout's state.
+    /// The rollout's stage.
     #[serde(default)]
-    pub rollout: Rollout,
+    pub rollout: Stage,
     /// The last spec the group converged on: what a rollback restores.
     #[serde(default)]
     pub stable: Option<GroupSpec>,
@@ -141,11 +143,20 @@ pub struct JournalEntry {
     /// Configs whose provisions keep failing.
     #[serde(default)]
     pub breakers: Vec<BreakerRecord>,
+    /// The spec of a group being destroyed, so that a restarted controller finishes the destroy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring: Option<GroupSpec>,
 }
 
 impl JournalEntry {
-    /// The part of `memory` that must survive a restart, with the specs a rollback needs.
-    pub fn capture(memory: &Memory, stable: Option<GroupSpec>, failed: Option<FailedSpec>) -> Self {
+    /// The part of `memory` that must survive a restart, with the specs a rollback needs and,
+    /// for a group being destroyed, its spec.
+    pub fn capture(
+        memory: &Memory,
+        stable: Option<GroupSpec>,
+        failed: Option<FailedSpec>,
+        retiring: Option<GroupSpec>,
+    ) -> Self {
         Self {
             intents: memory
                 .intents
@@ -167,9 +178,10 @@ impl JournalEntry {
                 destroys.sort_by(|a, b| a.id.cmp(&b.id));
                 destroys
             },
-            rollout: memory.rollout.clone(),
+            rollout: memory.rollout.stage.clone(),
             stable,
             failed,
+            retiring,
             breakers: memory
                 .breakers
                 .iter()
@@ -186,8 +198,9 @@ impl JournalEntry {
         }
     }
 
-    /// Puts the journaled state back into a fresh memory. Restored provisions wait a full
-    /// visibility timeout from `now`; restored breakers wait their backoff from `now`.
+    /// Puts the journaled operations back into a fresh memory. Restored provisions wait a full
+    /// visibility timeout from `now`; restored breakers wait their backoff from `now`. The
+    /// rollout's configs are the caller's to restore: they must be resolved to plugins first.
     pub fn restore(&self, memory: &mut Memory, now: Instant, max_backoff: std::time::Duration) {
         memory.intents = self
             .intents
@@ -216,7 +229,7 @@ impl JournalEntry {
                 (r.id.clone(), destroying)
             })
             .collect();
-        memory.rollout = self.rollout.clone();
+        memory.retiring = self.retiring.is_some();
         memory.breakers = self
             .breakers
             .iter()
@@ -243,6 +256,9 @@ pub trait Journal: Send + Sync {
 
     /// Forgets the group.
     async fn remove(&self, group: &GroupId) -> Result<(), JournalError>;
+
+    /// Every group with an entry.
+    async fn groups(&self) -> Result<Vec<GroupId>, JournalError>;
 }
 
 /// A journal in memory: lost on restart, like the original controller's state.
@@ -273,6 +289,10 @@ impl Journal for MemoryJournal {
         self.entries().remove(group);
         Ok(())
     }
+
+    async fn groups(&self) -> Result<Vec<GroupId>, JournalError> {
+        Ok(self.entries().keys().cloned().collect())
+    }
 }
 
 /// A journal of one JSON file per group in a directory.
@@ -298,6 +318,27 @@ impl FileJournal {
             }
         }
         self.dir.join(format!("{name}.json"))
+    }
+
+    /// The group whose file this is, if it is one ([`FileJournal::path`] undone).
+    fn group_of(file_name: &str) -> Option<GroupId> {
+        let encoded = file_name.strip_suffix(".json")?.as_bytes();
+        let mut bytes = Vec::with_capacity(encoded.len());
+        let mut i = 0;
+        while i < encoded.len() {
+            match encoded[i] {
+                b'%' => {
+                    let hex = std::str::from_utf8(encoded.get(i + 1..i + 3)?).ok()?;
+                    bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                }
+                byte => {
+                    bytes.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(bytes).ok().map(GroupId)
     }
 }
 
@@ -336,6 +377,23 @@ impl Journal for FileJournal {
             _ => Ok(()),
         }
     }
+
+    async fn groups(&self) -> Result<Vec<GroupId>, JournalError> {
+        let read = |source| JournalError::Read { path: self.dir.clone(), source };
+        let mut entries = match tokio::fs::read_dir(&self.dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(read(e)),
+        };
+        let mut groups = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(read)? {
+            if let Some(group) = entry.file_name().to_str().and_then(Self::group_of) {
+                groups.push(group);
+            }
+        }
+        groups.sort();
+        Ok(groups)
+    }
 }
 
 #[cfg(test)]
@@ -353,10 +411,11 @@ mod tests {
                 cause: Cause::Heal,
             }],
             destroys: vec![DestroyRecord { id: "i-2".into(), logical_id: None, reason: DestroyReason::RollingUpdate }],
-            rollout: Rollout::Paused { reason: Pause::Failed("i-4 unhealthy for 1m0s".into()) },
+            rollout: Stage::Paused { reason: Pause::Failed("i-4 unhealthy for 1m0s".into()) },
             stable: Some(GroupSpec { id: "g".into(), properties: None }),
             failed: None,
             breakers: vec![BreakerRecord { config: "abc".into(), failures: 2, last_error: "quota".into() }],
+            retiring: None,
         }
     }
 
@@ -371,6 +430,7 @@ mod tests {
         let files: Vec<_> =
             std::fs::read_dir(dir.path().join("journal")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(files, ["%2E%2E%2Fwe%2Fird.json"], "one file, no temporary left, nothing outside");
+        assert_eq!(journal.groups().await.unwrap(), std::slice::from_ref(&group), "and its name gives the group back");
         journal.remove(&group).await.unwrap();
         assert_eq!(journal.load(&group).await.unwrap(), None);
         journal.remove(&group).await.unwrap();
@@ -386,16 +446,49 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn restore_brings_back_intents_rollout_and_breakers() {
+    async fn restore_brings_back_intents_destroys_and_breakers() {
         let now = Instant::now();
-        let mut memory = Memory::new("t");
+        let mut memory = Memory::new("t", "abc".into());
         entry().restore(&mut memory, now, std::time::Duration::from_secs(60));
         assert_eq!(memory.intents[0].progress, Progress::Restored);
         assert_eq!(memory.intents[0].logical_id, Some("db-1".into()));
-        assert!(matches!(memory.rollout, Rollout::Paused { .. }));
         assert_eq!(memory.destroys[&InstanceId::from("i-2")].progress, DestroyProgress::Restored);
-        assert_eq!(memory.breakers["abc"].failures(), 2);
-        let captured = JournalEntry::capture(&memory, entry().stable, None);
+        assert_eq!(memory.breakers[&ConfigHash::from("abc")].failures(), 2);
+        assert!(!memory.retiring);
+        memory.rollout.stage = entry().rollout;
+        let captured = JournalEntry::capture(&memory, entry().stable, None, None);
         assert_eq!(captured, entry());
+    }
+
+    /// A journal as the controller wrote it before configs, tokens and retiring groups had
+    /// their own types and fields: it reads into the same entry.
+    #[test]
+    fn a_journal_of_the_earlier_format_reads_unchanged() {
+        let written = r#"{
+          "Intents": [{"Token": "t-1", "Sequence": 1, "LogicalID": "db-1", "Config": "abc", "Cause": "heal"}],
+          "Destroys": [{"ID": "i-2", "LogicalID": null, "Reason": "rolling_update"}],
+          "Rollout": {"paused": {"reason": {"failed": "i-4 unhealthy for 1m0s"}}},
+          "Stable": {"ID": "g", "Properties": null},
+          "Failed": null,
+          "Breakers": [{"Config": "abc", "Failures": 2, "LastError": "quota"}]
+        }"#;
+        let read: JournalEntry = serde_json::from_str(written).unwrap();
+        assert_eq!(read, entry());
+        let rewritten = serde_json::to_value(&read).unwrap();
+        assert_eq!(rewritten, serde_json::from_str::<serde_json::Value>(written).unwrap(), "and is written the same");
+    }
+
+    #[tokio::test]
+    async fn a_retiring_group_keeps_its_spec_and_restores_as_retiring() {
+        let spec = GroupSpec { id: "g".into(), properties: Some(serde_json::json!({"Allocation": {"Size": 2}})) };
+        let retiring = JournalEntry { retiring: Some(spec.clone()), ..JournalEntry::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let journal = FileJournal::new(dir.path());
+        journal.save(&"g".into(), &retiring).await.unwrap();
+        let read = journal.load(&"g".into()).await.unwrap().unwrap();
+        assert_eq!(read.retiring, Some(spec));
+        let mut memory = Memory::new("t", "abc".into());
+        read.restore(&mut memory, Instant::now(), std::time::Duration::from_secs(60));
+        assert!(memory.retiring);
     }
 }

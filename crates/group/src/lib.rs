@@ -9,9 +9,9 @@
 //! # Layout
 //! - [`authority`]: whether the controller may act now (a manager's lease).
 //! - [`controller`]: the plugin: the Group methods, rollout control, options, events.
-//! - [`group`]: one task per group, the only writer of its memory.
+//! - [`task`]: one task per group, the only writer of its memory.
 //! - [`listen`]: changes an instance plugin pushes, which ask for a pass before the poll.
-//! - [`target`]: a committed spec, parsed and resolved to its plugins.
+//! - [`target`]: a committed spec, parsed and resolved to its plugins: its config and allocation.
 //! - [`observe`]: one look at a group.
 //! - [`decide`]: the decision, pure and synchronous.
 //! - [`execute`]: the only side effects, bounded by `MaxParallel`.
@@ -20,11 +20,12 @@
 //! - [`plan`]: what a decision returns: actions, the next memory, a report.
 //! - [`policy`]: the `Updating` section resolved against the size, with every default.
 //! - [`track`]: a member's health history and its health gate.
-//! - [`rollout`]: the rollout state machine.
+//! - [`rollout`]: the rollout state machine: commits, operator controls and what passes saw.
 //! - [`brakes`]: the meltdown brake and the crash-loop breaker.
 //! - [`journal`]: what survives a crash, in memory or in files.
 //! - [`events`]: decisions as events, logged per group and broadcast.
 //! - [`explain`]: the original's commit texts.
+//! - [`forecast`]: what a commit will do, as the decision run forward in imagination.
 
 pub mod authority;
 pub mod brakes;
@@ -33,7 +34,7 @@ pub mod decide;
 pub mod events;
 pub mod execute;
 pub mod explain;
-pub mod group;
+pub mod forecast;
 pub mod journal;
 pub mod listen;
 pub mod memory;
@@ -43,6 +44,7 @@ pub mod plan;
 pub mod policy;
 pub mod rollout;
 pub mod target;
+pub mod task;
 pub mod track;
 
 pub use controller::{GroupController, Options};

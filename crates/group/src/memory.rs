@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId};
+use infrakit_spi::group::ConfigHash;
+use infrakit_spi::instance::{DestroyReason, InstanceId, LogicalId, ProvisionToken};
 use tokio::time::Instant;
 
 use crate::brakes::{Breaker, Meltdown};
-use crate::rollout::Rollout;
+use crate::rollout::{Event, Refused, Rollout};
 use crate::track::{Cause, Track};
 
 /// A provision that is not yet listed by the instance plugin. It counts as a member, so that a
@@ -21,13 +22,13 @@ use crate::track::{Cause, Track};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intent {
     /// The token tagged on the instance, matching it to this intent whatever happens to the call.
-    pub token: String,
+    pub token: ProvisionToken,
     /// The member's sequence number, passed to the flavor.
     pub sequence: u64,
     /// The pet it creates, if any.
     pub logical_id: Option<LogicalId>,
     /// The config it provisions.
-    pub config: String,
+    pub config: ConfigHash,
     /// Why.
     pub cause: Cause,
     /// When it was decided (or restored from the journal).
@@ -106,18 +107,20 @@ pub struct Tokens {
 
 impl Tokens {
     /// The next token and its sequence number.
-    pub fn take(&mut self) -> (String, u64) {
+    pub fn take(&mut self) -> (ProvisionToken, u64) {
         let n = self.next;
         self.next += 1;
-        (format!("{}-{n}", self.prefix), n)
+        (ProvisionToken(format!("{}-{n}", self.prefix)), n)
     }
 }
 
 /// What the controller remembers about one group.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Memory {
-    /// The rollout's state.
+    /// The configs the group moves between and where the rollout stands.
     pub rollout: Rollout,
+    /// Set when the group is being destroyed: every member goes, nothing is created.
+    pub retiring: bool,
     /// The health history of every listed member.
     pub tracks: HashMap<InstanceId, Track>,
     /// Provisions not yet listed.
@@ -125,7 +128,7 @@ pub struct Memory {
     /// Destroys decided and not yet gone from the listing.
     pub destroys: HashMap<InstanceId, Destroying>,
     /// Crash-loop breakers by config hash; absent means closed.
-    pub breakers: BTreeMap<String, Breaker>,
+    pub breakers: BTreeMap<ConfigHash, Breaker>,
     /// The meltdown brake.
     pub meltdown: Meltdown,
     /// Members that disappeared and have not been replaced yet.
@@ -146,10 +149,11 @@ pub const PROVISION_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DESTROY_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Memory {
-    /// A fresh memory whose provision tokens start with `prefix`.
-    pub fn new(prefix: impl Into<String>) -> Self {
+    /// A fresh memory of a group on `config`, whose provision tokens start with `prefix`.
+    pub fn new(prefix: impl Into<String>, config: ConfigHash) -> Self {
         Self {
-            rollout: Rollout::Steady,
+            rollout: Rollout::new(config),
+            retiring: false,
             tracks: HashMap::new(),
             intents: Vec::new(),
             destroys: HashMap::new(),
@@ -163,16 +167,16 @@ impl Memory {
     }
 
     /// A provision call returned this instance.
-    pub fn provision_succeeded(&mut self, token: &str, id: InstanceId) {
-        if let Some(intent) = self.intents.iter_mut().find(|i| i.token == token) {
+    pub fn provision_succeeded(&mut self, token: &ProvisionToken, id: InstanceId) {
+        if let Some(intent) = self.intents.iter_mut().find(|i| &i.token == token) {
             intent.progress = Progress::Provisioned(id);
         }
     }
 
     /// A provision call failed: the intent is dropped and its config's breaker counts one more
     /// failure. Returns the breaker's consecutive failures.
-    pub fn provision_failed(&mut self, token: &str, error: &str, now: Instant, cap: Duration) -> u32 {
-        let Some(at) = self.intents.iter().position(|i| i.token == token) else { return 0 };
+    pub fn provision_failed(&mut self, token: &ProvisionToken, error: &str, now: Instant, cap: Duration) -> u32 {
+        let Some(at) = self.intents.iter().position(|i| &i.token == token) else { return 0 };
         let intent = self.intents.remove(at);
         let breaker = self.breakers.entry(intent.config).or_default();
         breaker.record_failure(error.to_owned(), now, cap);
@@ -194,6 +198,21 @@ impl Memory {
                 self.last_error = Some(error.to_owned());
             }
         }
+    }
+
+    /// Moves the rollout by one event, and applies what the step asks of the rest of the
+    /// memory: a config that starts afresh gets its breaker closed and its unready members'
+    /// health timeouts restarted. Returns what changed, for the group's events.
+    pub fn roll(&mut self, event: Event, now: Instant) -> Result<Option<String>, Refused> {
+        let transition = self.rollout.step(event)?;
+        if let Some(config) = transition.fresh_start {
+            self.breakers.remove(&config);
+            for track in self.tracks.values_mut().filter(|t| t.ready_at.is_none()) {
+                track.first_seen = now;
+                track.unhealthy_since = None;
+            }
+        }
+        Ok(transition.message)
     }
 
     /// Instances whose destroy was asked for and is not known to have happened.

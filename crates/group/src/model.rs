@@ -2,8 +2,9 @@
 //! what the plugins report ([`Observed`]).
 
 use infrakit_spi::flavor::Health;
-use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GroupId};
+use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, ConfigHash, GroupId};
 use infrakit_spi::instance::{Description, InstanceId, LogicalId, Promises};
+use infrakit_spi::types::Tags;
 
 use crate::policy::Policy;
 
@@ -26,15 +27,12 @@ pub enum Allocation {
     },
 }
 
-/// What the current spec wants of a group.
+/// What the current spec wants of a group. Which config that is, and which one a rollback
+/// would restore, is the rollout's (in the memory): the policy here is that config's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// The group.
     pub group: GroupId,
-    /// The config hash every member should carry.
-    pub config: String,
-    /// The config a rollback would restore, when there is one.
-    pub previous: Option<String>,
     /// The size or the pets.
     pub allocation: Allocation,
     /// How to roll, heal and brake.
@@ -52,6 +50,16 @@ impl Desired {
             Allocation::Cattle { size } => *size,
             Allocation::Pets { ids } => ids.len() as u64,
         }
+    }
+}
+
+/// Whether an instance with these tags counts as running `config`: tagged with it, or a
+/// bootstrap instance (adopted into the current config, never rolled). The one definition of
+/// "current" for the decision and for what a commit says it will do.
+pub fn is_current(tags: &Tags, config: &ConfigHash) -> bool {
+    match tags.get(CONFIG_HASH_TAG) {
+        Some(tagged) => tagged == config.as_str() || tagged == BOOTSTRAP_CONFIG_HASH,
+        None => false,
     }
 }
 
@@ -81,6 +89,11 @@ impl Member {
     /// The config hash the member was created from, if tagged.
     pub fn config(&self) -> Option<&str> {
         self.description.tags.get(CONFIG_HASH_TAG).map(String::as_str)
+    }
+
+    /// Whether it counts as running `config` (see [`is_current`]).
+    pub fn is_current(&self, config: &ConfigHash) -> bool {
+        is_current(&self.description.tags, config)
     }
 
     /// True for a hand-made instance waiting to be adopted without a roll.

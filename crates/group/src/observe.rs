@@ -7,17 +7,17 @@ use infrakit_spi::Result;
 use infrakit_spi::flavor::Health;
 
 use crate::model::{Member, Observed};
-use crate::target::Target;
+use crate::target::Config;
 
 /// Health checks in flight at once per group: enough to check a large group within a poll over
 /// a remote flavor, few enough not to flood it.
 pub const HEALTH_CHECK_CONCURRENCY: usize = 32;
 
 /// Lists a group's members and asks the flavor about each.
-pub async fn observe(target: &Target) -> Result<Observed> {
-    let descriptions = target.list().await?;
-    let properties = target.properties.flavor.properties.as_ref();
-    let flavor = &target.flavor;
+pub async fn observe(config: &Config) -> Result<Observed> {
+    let descriptions = config.list().await?;
+    let properties = config.flavor_properties();
+    let flavor = &config.flavor;
     // Boxed futures built up front keep the stream's type free of closure lifetimes, which the
     // spawned group task needs.
     let checks: Vec<_> = descriptions.iter().map(|d| flavor.healthy(properties, d)).collect();

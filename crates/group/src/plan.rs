@@ -1,8 +1,8 @@
 //! What a decision returns: the actions to execute, the memory to keep, and a report of what it
 //! did, what it waits on and why.
 
-use infrakit_spi::group::{Counts, Phase, RolloutStatus};
-use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId};
+use infrakit_spi::group::{ConfigHash, Counts, Phase, RolloutStatus};
+use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId, ProvisionToken};
 use serde::{Deserialize, Serialize};
 
 use crate::memory::Memory;
@@ -13,13 +13,13 @@ pub enum Action {
     /// Create a member of the current config.
     Provision {
         /// Tagged on the instance to match it to its intent.
-        token: String,
+        token: ProvisionToken,
         /// The member's sequence number, passed to the flavor.
         sequence: u64,
         /// The pet, if any.
         logical_id: Option<LogicalId>,
-        /// The config hash to create (the current one when decided).
-        config: String,
+        /// The config to create (the current one when decided).
+        config: ConfigHash,
     },
     /// Drain (unless told not to), then destroy a member.
     Destroy {
@@ -110,9 +110,8 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// Conditions that hold progress back, and why.
     pub waiting: Vec<String>,
-    /// Set when the rollout failed with `OnFailure: Rollback`: the controller restores the
-    /// previous spec before the next pass.
-    pub roll_back: bool,
+    /// Set when a group being destroyed has no instance left and nothing in flight.
+    pub retired: bool,
 }
 
 impl Report {

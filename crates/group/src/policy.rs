@@ -65,13 +65,15 @@ pub struct Policy {
     pub meltdown_count: u64,
     /// The longest backoff between failing provisions.
     pub max_provision_backoff: Duration,
-    /// The most instance operations in flight, when the spec sets it (0 is no limit).
-    pub max_parallel: Option<u64>,
+    /// The most instance operations in flight: the spec's `MaxParallel`, else the controller's
+    /// default; 0 is no limit.
+    pub max_parallel: u64,
 }
 
 impl Policy {
-    /// Resolves `updating` for a group of `size` members; `pets` forbids surging.
-    pub fn new(updating: &Updating, size: u64, pets: bool) -> Self {
+    /// Resolves `updating` for a group of `size` members; `pets` forbids surging;
+    /// `default_parallel` is the controller's bound for specs that set none.
+    pub fn new(updating: &Updating, size: u64, pets: bool, default_parallel: u64) -> Self {
         let gate = match (updating.count, updating.duration.0) {
             (0, d) if d.is_zero() => Gate::Once,
             (0, d) => Gate::Duration(d),
@@ -99,13 +101,13 @@ impl Policy {
             meltdown_percent: updating.meltdown_percent.unwrap_or(DEFAULT_MELTDOWN_PERCENT),
             meltdown_count: updating.meltdown_count.unwrap_or(DEFAULT_MELTDOWN_COUNT),
             max_provision_backoff: updating.max_provision_backoff.map_or(DEFAULT_MAX_PROVISION_BACKOFF, |d| d.0),
-            max_parallel: updating.max_parallel,
+            max_parallel: updating.max_parallel.unwrap_or(default_parallel),
         }
     }
 
     /// The policy of a group spec with no `Updating` section.
     pub fn cattle_default(size: u64) -> Self {
-        Self::new(&Updating::default(), size, false)
+        Self::new(&Updating::default(), size, false, 0)
     }
 }
 
@@ -119,7 +121,7 @@ mod tests {
     fn cattle_surge_one_and_pets_replace_one_at_a_time() {
         let cattle = Policy::cattle_default(10);
         assert_eq!((cattle.max_surge, cattle.max_unavailable, cattle.gate), (1, 0, Gate::Once));
-        let pets = Policy::new(&Updating::default(), 3, true);
+        let pets = Policy::new(&Updating::default(), 3, true, 0);
         assert_eq!((pets.max_surge, pets.max_unavailable), (0, 1));
     }
 
@@ -131,7 +133,7 @@ mod tests {
             count: 2,
             ..Updating::default()
         };
-        let p = Policy::new(&updating, 10, false);
+        let p = Policy::new(&updating, 10, false, 0);
         assert_eq!((p.max_surge, p.max_unavailable, p.gate), (3, 2, Gate::Count(2)));
         let tiny = Updating {
             max_surge: Some(Quantity::Percent(10)),
@@ -139,7 +141,7 @@ mod tests {
             duration: GoDuration(Duration::from_secs(5)),
             ..Updating::default()
         };
-        let p = Policy::new(&tiny, 3, false);
+        let p = Policy::new(&tiny, 3, false, 0);
         assert_eq!((p.max_surge, p.max_unavailable, p.gate), (1, 0, Gate::Duration(Duration::from_secs(5))));
     }
 }

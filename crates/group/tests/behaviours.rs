@@ -475,6 +475,10 @@ impl Journal for FullDisk {
     async fn remove(&self, _: &GroupId) -> Result<(), infrakit_group::journal::JournalError> {
         Ok(())
     }
+
+    async fn groups(&self) -> Result<Vec<GroupId>, infrakit_group::journal::JournalError> {
+        Ok(Vec::new())
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -726,4 +730,39 @@ async fn a_controller_without_authority_holds_and_acts_once_it_has_it_again() {
     lease.0.store(true, Ordering::SeqCst);
     until(&c, "g", POLL, 10, |d| d.converged && d.instances.len() == 2).await;
     assert_eq!(cloud.provisions(), provisions + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_interrupted_by_a_restart_is_finished_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> = Arc::new(FileJournal::new(dir.path()));
+    let cloud = Cloud::default();
+    let c = cloud.controller_with(Options { poll_interval: POLL, journal: journal.clone(), ..Options::default() });
+    let v1 = sized(5, "v1", json!({}));
+    c.commit_group(v1.clone(), false).await.unwrap();
+    until(&c, "g", POLL, 5, |d| d.converged && d.instances.len() == 5).await;
+    let stuck = cloud.live()[0].id.to_string();
+    cloud.fail_destroy(&stuck);
+
+    let error = c.destroy_group(&id("g")).await.unwrap_err().to_string();
+    assert!(error.contains("is being destroyed; a destroy failed and is retried"), "{error}");
+    assert!(c.inspect_groups().await.unwrap().is_empty(), "a group being destroyed is no longer a managed spec");
+    let refused = c.commit_group(v1.clone(), false).await.unwrap_err().to_string();
+    assert!(refused.contains("is being destroyed"), "{refused}");
+    polls(POLL, 3).await;
+    assert_eq!(cloud.count(), 1, "the others are gone; the refused one is retried");
+
+    // The process stops (or crashes) before the last destroy succeeds.
+    c.shutdown().await;
+    cloud.allow_destroys();
+    let c = cloud.controller_with(Options { poll_interval: POLL, journal: journal.clone(), ..Options::default() });
+    assert_eq!(c.resume_destroys().await.unwrap(), 1);
+    polls(POLL, 3).await;
+    assert!(cloud.live().is_empty());
+    assert_eq!(cloud.provisions(), 5, "nothing was created while destroying");
+    assert_eq!(journal.load(&id("g")).await.unwrap(), None, "the finished destroy leaves no journal");
+    assert_eq!(c.describe_group(&id("g")).await.unwrap_err().to_string(), "Group 'g' is not being watched");
+    assert_eq!(c.resume_destroys().await.unwrap(), 0);
+    // The name is free again.
+    assert_eq!(c.commit_group(v1, false).await.unwrap(), "Managing 5 instances");
 }

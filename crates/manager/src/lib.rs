@@ -10,13 +10,11 @@
 //! - [`manager`]: [`Manager`], the group plugin that stores, then forwards.
 //! - [`service`]: the `Manager` RPC service and its client.
 //! - [`diff`]: specs compared field by field.
-//! - [`plan`]: what a commit will do: creates, destroys, batches, peak, duration.
 
 pub mod diff;
 pub mod leader;
 pub mod lock;
 pub mod manager;
-pub mod plan;
 pub mod service;
 pub mod store;
 

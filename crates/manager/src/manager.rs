@@ -21,7 +21,6 @@ use infrakit_spi::group::{
 };
 use infrakit_spi::instance::InstanceId;
 use infrakit_spi::{Error, Result};
-use serde_json::Value;
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
@@ -279,20 +278,6 @@ impl Manager {
     }
 }
 
-/// `spec` with its `Allocation.Size` set to `size`.
-fn resized(mut spec: GroupSpec, size: u64) -> Result<GroupSpec> {
-    let properties = spec.properties.get_or_insert_with(|| Value::Object(Default::default()));
-    let Some(properties) = properties.as_object_mut() else {
-        return Err(Error::invalid(format!("the stored spec of {} has no Properties object", spec.id)));
-    };
-    let allocation = properties.entry("Allocation").or_insert_with(|| Value::Object(Default::default()));
-    let Some(allocation) = allocation.as_object_mut() else {
-        return Err(Error::invalid(format!("the stored spec of {} has no Allocation object", spec.id)));
-    };
-    allocation.insert("Size".to_owned(), Value::from(size));
-    Ok(spec)
-}
-
 #[async_trait]
 impl GroupPlugin for Manager {
     async fn commit_group(&self, spec: GroupSpec, pretend: bool) -> Result<String> {
@@ -330,7 +315,7 @@ impl GroupPlugin for Manager {
         let Some(stored) = self.inner.store.spec(id).await? else {
             return Ok(());
         };
-        let spec = resized(stored.clone(), self.inner.controller.size(id).await?)?;
+        let spec = stored.clone().with_size(self.inner.controller.size(id).await?)?;
         if spec != stored {
             self.inner.store.record(id, Change::Scale { spec }, fence).await?;
         }
@@ -344,7 +329,7 @@ impl GroupPlugin for Manager {
     async fn set_size(&self, id: &GroupId, size: u64) -> Result<()> {
         match self.inner.store.spec(id).await? {
             Some(stored) => {
-                let spec = resized(stored, size)?;
+                let spec = stored.with_size(size)?;
                 self.commit(spec.clone(), Change::Scale { spec }).await.map(drop)
             }
             None => {

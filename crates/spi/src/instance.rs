@@ -37,6 +37,11 @@ string_id!(
     /// A stable name for a pet, kept across replacements (often an IP address).
     LogicalId
 );
+string_id!(
+    /// The token of one provision the group controller decided, tagged on the instance it
+    /// creates ([`PROVISION_TOKEN_TAG`]): unique per decision, the same on every retry of it.
+    ProvisionToken
+);
 
 /// Something attached to an instance at creation, such as a volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -173,6 +173,11 @@ impl Cloud {
         self.backend().fail_destroy.insert(id.into());
     }
 
+    /// Lets every destroy succeed again.
+    pub fn allow_destroys(&self) {
+        self.backend().fail_destroy.clear();
+    }
+
     pub fn fail_drain(&self, id: &str) {
         self.backend().fail_drain.insert(id.into());
     }
@@ -522,7 +527,7 @@ pub fn spec_with(id: &str, allocation: Value, version: &str, updating: Value) ->
 
 /// The config hash of a spec.
 pub fn hash(spec: &GroupSpec) -> String {
-    GroupProperties::parse(spec).unwrap().instance_hash()
+    GroupProperties::parse(spec).unwrap().instance_hash().0
 }
 
 /// Member tags of a group at a config hash.

@@ -1,7 +1,9 @@
 //! `infrakit plan FILE`: what `infrakit up FILE` would change, without changing anything.
 //!
 //! Per group: the difference from the stored spec field by field, the controller's own account
-//! (when a manager runs), and the estimate of creates, destroys, batches, peak and duration.
+//! (when a manager runs), and the forecast of creates, destroys, batches, peak and duration: the
+//! group controller's decision run forward over the group's current members
+//! ([`infrakit_group::forecast`]).
 //! The exit status is 0 when nothing would change and 2 when something would, as
 //! `terraform plan -detailed-exitcode`.
 
@@ -11,12 +13,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use infrakit_group::forecast::{Pace, forecast};
 use infrakit_manager::diff::diff;
-use infrakit_manager::plan::{Members, Pace, estimate};
 use infrakit_manager::{EmbeddedStore, Store};
 use infrakit_rpc::{GroupClient, discovery, plugins_dir};
 use infrakit_spi::duration::GoDuration;
-use infrakit_spi::group::{CONFIG_HASH_TAG, GroupDescription, GroupPlugin, GroupProperties, GroupSpec};
+use infrakit_spi::group::{CONFIG_HASH_TAG, GROUP_TAG, GroupDescription, GroupPlugin, GroupProperties, GroupSpec};
+use infrakit_spi::instance::{Description, LOGICAL_ID_TAG};
 use infrakit_spi::time::parse_rfc3339;
 use serde_json::Value;
 
@@ -93,46 +96,64 @@ async fn plan_group(spec: &GroupSpec, current: &Current, poll: Duration) -> Resu
             Err(e) => println!("  controller: cannot plan: {e}"),
         }
     }
-    let members = members(description.as_ref(), &properties, current.stored.get(&id.0).map(|s| (spec, s)));
-    let pace = Pace { poll, provision: description.as_ref().and_then(observed_provision) };
-    let mut plan = estimate(&properties, members, pace);
+    let members = members(description.as_ref(), current.stored.get(&id.0).map(|s| (spec, s)));
+    let provision = description.as_ref().and_then(observed_provision);
+    let pace = Pace { poll, provision: provision.unwrap_or_default() };
+    let mut plan = forecast(id, &properties, &members, pace);
     plan.duration = Duration::from_millis(u64::try_from(plan.duration.as_millis()).unwrap_or(u64::MAX));
     let mut line = format!("  create {}, destroy {}", plan.create, plan.destroy);
     if plan.roll > 0 {
         line.push_str(&format!("; roll {} in {} batches of at most {}", plan.roll, plan.batches, plan.batch_size));
     }
     line.push_str(&format!("; peak {} instances; about {}", plan.peak, GoDuration(plan.duration)));
-    if pace.provision.is_none() && plan.create > 0 {
+    if provision.is_none() && plan.create > 0 {
         line.push_str(" plus the provision times (none observed yet)");
     }
     println!("{line}");
+    if let Some(why) = &plan.stalled {
+        println!("  stops short of the spec: {why}");
+    }
     Ok(changes || plan.create > 0 || plan.destroy > 0)
 }
 
-/// The members as the controller sees them or, without one, as the stored spec implies.
-fn members(
-    description: Option<&GroupDescription>,
-    properties: &GroupProperties,
-    stored: Option<(&GroupSpec, &Value)>,
-) -> Members {
-    let hash = properties.instance_hash();
+/// The members as the controller lists them or, without one, as the stored spec implies: its
+/// size, all on its config.
+fn members(description: Option<&GroupDescription>, stored: Option<(&GroupSpec, &Value)>) -> Vec<Description> {
     if let Some(description) = description {
-        let outdated =
-            description.instances.iter().filter(|i| i.tags.get(CONFIG_HASH_TAG).is_none_or(|h| *h != hash)).count()
-                as u64;
-        return Members { total: description.instances.len() as u64, outdated };
+        return description.instances.clone();
     }
     let Some((spec, stored)) = stored else {
-        return Members::default();
+        return Vec::new();
     };
     let stored = GroupSpec { id: spec.id.clone(), properties: Some(stored.clone()) };
-    match GroupProperties::parse(&stored) {
-        Ok(old) => {
-            let total = old.target_size();
-            Members { total, outdated: if old.instance_hash() == hash { 0 } else { total } }
-        }
-        Err(_) => Members::default(),
-    }
+    let Ok(old) = GroupProperties::parse(&stored) else {
+        return Vec::new();
+    };
+    let hash = old.instance_hash();
+    let pets = old.allocation.logical_ids.iter().map(Some);
+    let names: Vec<_> = match old.allocation.logical_ids.is_empty() {
+        true => (0..old.allocation.size).map(|_| None).collect(),
+        false => pets.collect(),
+    };
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(n, logical_id)| {
+            let mut tags = BTreeMap::from([
+                (GROUP_TAG.to_owned(), spec.id.to_string()),
+                (CONFIG_HASH_TAG.to_owned(), hash.to_string()),
+            ]);
+            if let Some(lid) = logical_id {
+                tags.insert(LOGICAL_ID_TAG.to_owned(), lid.to_string());
+            }
+            Description {
+                id: format!("stored-{n}").into(),
+                logical_id: logical_id.cloned(),
+                tags,
+                ..Description::default()
+            }
+        })
+        .collect()
 }
 
 /// The average time from deciding a provision to its instance being created, from the group's

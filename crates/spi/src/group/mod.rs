@@ -33,6 +33,18 @@ string_id!(
     /// A group's identifier, unique within a group plugin.
     GroupId
 );
+string_id!(
+    /// The hash of a spec's Instance and Flavor sections, tagged on every member created from
+    /// it: a member whose tag differs from the committed spec's runs an old config.
+    ConfigHash
+);
+
+impl ConfigHash {
+    /// The first eight characters, enough to tell configs apart in messages.
+    pub fn short(&self) -> &str {
+        self.0.get(..8).unwrap_or(&self.0)
+    }
+}
 
 /// A group as committed: its ID and the controller-specific properties.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +55,24 @@ pub struct GroupSpec {
     /// The spec proper, opaque to everything but the group controller.
     #[serde(rename = "Properties", default)]
     pub properties: Option<Value>,
+}
+
+impl GroupSpec {
+    /// The same spec with its `Allocation.Size` set to `size`, every other key kept as written:
+    /// how a stored spec follows `SetSize` and `DestroyInstances`.
+    pub fn with_size(mut self, size: u64) -> Result<Self> {
+        let id = self.id.clone();
+        let properties = self.properties.get_or_insert_with(|| Value::Object(Default::default()));
+        let Some(properties) = properties.as_object_mut() else {
+            return Err(Error::invalid(format!("the spec of {id} has no Properties object")));
+        };
+        let allocation = properties.entry("Allocation").or_insert_with(|| Value::Object(Default::default()));
+        let Some(allocation) = allocation.as_object_mut() else {
+            return Err(Error::invalid(format!("the spec of {id} has no Allocation object")));
+        };
+        allocation.insert("Size".to_owned(), Value::from(size));
+        Ok(self)
+    }
 }
 
 /// How a group is sized: a count of cattle, or one pet per logical ID.

@@ -73,8 +73,8 @@ impl GroupProperties {
 
     /// The hash of the Instance and Flavor sections: members whose `infrakit.config.hash` tag
     /// differs from it run an old config.
-    pub fn instance_hash(&self) -> String {
-        hash::config_hash(&self.instance, &self.flavor)
+    pub fn instance_hash(&self) -> super::ConfigHash {
+        super::ConfigHash(hash::config_hash(&self.instance, &self.flavor))
     }
 
     /// The number of members the group should have.

@@ -1,18 +1,23 @@
 //! One group's task: the only code that changes a group's memory, so a group is never
 //! reconciled concurrently with itself.
 //!
-//! The task wakes on a poll tick, on a command (commit, scale, destroy instances, rollout
-//! control, nudge), on a change the instance plugin pushes to a member, and on the end of its
-//! running operations, and then runs a pass: observe, [`decide`], journal, execute. It is never
-//! told why it runs: every pass looks at the whole group, and a failed pass is retried by the
-//! next one.
+//! The task wakes on a poll tick, on a command (commit, resize, destroy instances, rollout
+//! control, destroy the group, nudge), on a change the instance plugin pushes to a member, and
+//! on the end of its running operations, and then runs a pass: observe, [`decide`], journal,
+//! execute. It is never told why it runs: every pass looks at the whole group, and a failed pass
+//! is retried by the next one.
+//!
+//! The task decides nothing itself. Commits and rollout controls are events of the rollout
+//! ([`crate::rollout`]); what members to create or destroy, including when the whole group is
+//! destroyed, is the decision's. The task keeps the configs the rollout names, so that the one
+//! it enforces is always the rollout's current one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use infrakit_spi::error::chain;
-use infrakit_spi::group::{GroupId, GroupStatus, RolloutStatus};
+use infrakit_spi::group::{ConfigHash, GroupId, GroupSpec, GroupStatus, RolloutStatus};
 use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LogicalId, Promises};
 use infrakit_spi::lookup::PluginLookup;
 use infrakit_spi::{Error, Result};
@@ -30,8 +35,8 @@ use crate::memory::{DestroyProgress, Destroying, Memory, Progress};
 use crate::model::Desired;
 use crate::observe::observe;
 use crate::plan::{Action, EventKind, Plan};
-use crate::rollout::{Pause, Rollout};
-use crate::target::Target;
+use crate::rollout::{Control, Event, Failed, Stage};
+use crate::target::{Config, Target};
 
 /// Commands waiting for a busy group's task; senders wait beyond this.
 pub const COMMAND_QUEUE: usize = 64;
@@ -56,19 +61,6 @@ pub struct Context {
     pub authority: Arc<dyn Authority>,
 }
 
-/// A rollout control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RolloutOp {
-    /// Stop replacing members.
-    Pause,
-    /// Go on, or retry a rolled-back spec.
-    Resume,
-    /// Restore the previous spec.
-    Abort,
-    /// Only report.
-    Status,
-}
-
 /// A request to a group's task.
 pub enum Command {
     /// A new spec (or the same one again).
@@ -78,6 +70,13 @@ pub enum Command {
         /// A text replacing the plan's, when the commit is not applied as planned.
         reply: oneshot::Sender<Option<String>>,
     },
+    /// Set a group of cattle's size.
+    Resize {
+        /// The new size, already checked.
+        size: u64,
+        /// When applied.
+        reply: oneshot::Sender<()>,
+    },
     /// Destroy these members and shrink the group by as many.
     DestroyInstances {
         /// The members, as listed.
@@ -85,12 +84,18 @@ pub enum Command {
         /// When all destroys returned.
         reply: oneshot::Sender<Result<()>>,
     },
-    /// Control the rollout.
+    /// Control the rollout (`None` only reports).
     Rollout {
         /// What to do.
-        op: RolloutOp,
+        control: Option<Control>,
         /// The rollout's status after it.
         reply: oneshot::Sender<Result<RolloutStatus>>,
+    },
+    /// Destroy every member and then stop, as a recorded operation a restart resumes.
+    Retire {
+        /// When every instance is gone, or when a destroy failed (it is retried by the next
+        /// passes).
+        reply: oneshot::Sender<Result<()>>,
     },
     /// Run a pass now.
     Nudge,
@@ -109,6 +114,8 @@ pub struct Snapshot {
     pub status: GroupStatus,
     /// Whether the last pass found nothing to do.
     pub converged: bool,
+    /// Whether the group is being destroyed.
+    pub retiring: bool,
     /// Recent events.
     pub log: EventLog,
 }
@@ -125,10 +132,11 @@ impl Shared {
 }
 
 /// What was last journaled, kept light: the specs by their hashes.
+#[derive(PartialEq)]
 struct Saved {
     light: JournalEntry,
-    stable: Option<String>,
-    failed: Option<(String, String)>,
+    stable: Option<ConfigHash>,
+    failed: Option<Failed>,
 }
 
 /// A caller waiting for some destroys to return.
@@ -141,9 +149,10 @@ struct Waiter {
 /// The state owned by one group's task.
 pub struct GroupTask {
     id: GroupId,
+    /// The rollout's current config with the group's allocation.
     target: Arc<Target>,
-    stable: Option<Arc<Target>>,
-    failed: Option<(Arc<Target>, String)>,
+    /// The configs the rollout names (current, stable, failed), by hash.
+    configs: HashMap<ConfigHash, Arc<Config>>,
     memory: Memory,
     executor: Executor,
     saved: Option<Saved>,
@@ -163,6 +172,10 @@ pub struct GroupTask {
     /// What the instance plugin promises, once asked: only provisions restored from the journal
     /// need to know.
     promises: Option<Promises>,
+    /// Callers waiting for the group's destroy.
+    retirees: Vec<oneshot::Sender<Result<()>>>,
+    /// Set when the group's destroy finished: the task ends.
+    retired: bool,
 }
 
 /// A running group: how to reach its task.
@@ -182,17 +195,16 @@ impl GroupTask {
             target: target.clone(),
             status: GroupStatus::default(),
             converged: false,
+            retiring: false,
             log: EventLog::default(),
         })));
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-        let max_parallel = target.policy.max_parallel.unwrap_or(context.max_parallel);
         let task = GroupTask {
-            id: target.id.clone(),
+            id: target.id().clone(),
+            configs: HashMap::from([(target.hash().clone(), target.config.clone())]),
+            memory: Memory::new(token_prefix, target.hash().clone()),
+            executor: Executor::new(target.policy.max_parallel),
             target,
-            stable: None,
-            failed: None,
-            memory: Memory::new(token_prefix),
-            executor: Executor::new(max_parallel),
             saved: None,
             shared: shared.clone(),
             context,
@@ -201,6 +213,8 @@ impl GroupTask {
             batch_progressed: false,
             listener: Listener::default(),
             promises: None,
+            retirees: Vec::new(),
+            retired: false,
         };
         Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
     }
@@ -209,8 +223,8 @@ impl GroupTask {
         self.restore().await;
         let mut ticker = tokio::time::interval(self.context.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            self.listener.follow(&self.target.instance);
+        while !self.retired {
+            self.listener.follow(&self.target.config.instance);
             // Biased: commands first, then outcomes, then changes, then the tick, so a run is
             // reproducible.
             let reconcile = tokio::select! {
@@ -268,36 +282,61 @@ impl GroupTask {
         };
         let now = Instant::now();
         entry.restore(&mut self.memory, now, self.target.policy.max_provision_backoff);
-        let plugins = self.context.plugins.as_ref();
-        self.stable = entry.stable.as_ref().and_then(|s| Target::resolve(s, plugins).ok()).map(Arc::new);
-        self.failed = entry
-            .failed
-            .as_ref()
-            .and_then(|f| Some((Arc::new(Target::resolve(&f.spec, plugins).ok()?), f.reason.clone())));
-        if let (Some((failed, reason)), Some(stable)) = (self.failed.clone(), self.stable.clone())
-            && failed.hash == self.target.hash
-        {
-            // The manager re-commits its stored spec on start; that spec was rolled back.
-            let message = format!("keeping config {} restored by a rollback ({reason})", stable.hash);
-            self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
+        let stable = entry.stable.as_ref().and_then(|spec| self.know(spec));
+        let failed = entry.failed.as_ref().and_then(|f| {
+            let config = self.know(&f.spec)?;
+            Some(Failed { config, reason: f.reason.clone() })
+        });
+        let transition = self.memory.rollout.restore(entry.rollout.clone(), stable, failed);
+        if let Some(message) = transition.message {
             self.emit(EventKind::Rollout, None, message, now);
         }
-        let rollout = match &self.memory.rollout {
-            Rollout::Steady => "steady".to_owned(),
-            Rollout::Rolling => "rolling".to_owned(),
-            Rollout::Paused { .. } | Rollout::RollingBack { .. } => self.memory.rollout.reason().unwrap_or_default(),
-        };
+        self.follow_rollout();
+        self.shared.lock().retiring = self.memory.retiring;
+        let stage = self.memory.rollout.stage.reason().unwrap_or_else(|| match self.memory.rollout.stage {
+            Stage::Rolling => "rolling".to_owned(),
+            _ => "steady".to_owned(),
+        });
+        let retiring = if self.memory.retiring { "; destroying the group" } else { "" };
         let message = format!(
-            "restored from the journal: {} provisions and {} destroys in flight, rollout {rollout}",
+            "restored from the journal: {} provisions and {} destroys in flight, rollout {stage}{retiring}",
             self.memory.intents.len(),
             self.memory.destroys.len(),
         );
         self.emit(EventKind::Rollout, None, message, now);
     }
 
-    /// A copy of `target` with the size of a cattle group replaced.
-    fn resize(&self, target: &Target, size: u64) -> Target {
-        if target.is_pets() { target.resized(target.properties.allocation.size) } else { target.resized(size) }
+    /// Resolves a journaled spec's config and keeps it; `None` when its plugins are gone.
+    fn know(&mut self, spec: &GroupSpec) -> Option<ConfigHash> {
+        let target = Target::resolve(spec, self.context.plugins.as_ref(), self.context.max_parallel).ok()?;
+        let hash = target.hash().clone();
+        self.configs.insert(hash.clone(), target.config);
+        Some(hash)
+    }
+
+    /// Makes the rollout's current config the enforced one, keeping the group's allocation, and
+    /// forgets configs the rollout no longer names.
+    fn follow_rollout(&mut self) {
+        let rollout = &self.memory.rollout;
+        if rollout.current != *self.target.hash() {
+            match self.configs.get(&rollout.current) {
+                Some(config) => self.target = Arc::new(self.target.with_config(config.clone())),
+                None => {
+                    let message = format!("config {} is not known; keeping {}", rollout.current, self.target.hash());
+                    tracing::error!(group = %self.id, "{message}");
+                    self.memory.rollout.current = self.target.hash().clone();
+                }
+            }
+        }
+        let rollout = &self.memory.rollout;
+        let named = |hash: &ConfigHash| {
+            *hash == rollout.current
+                || rollout.stable.as_ref() == Some(hash)
+                || rollout.failed.as_ref().is_some_and(|f| f.config == *hash)
+        };
+        self.configs.retain(|hash, _| named(hash));
+        self.executor.set_limit(self.target.policy.max_parallel);
+        self.shared.lock().target = self.target.clone();
     }
 
     /// Handles a command; returns whether to run a pass now.
@@ -308,17 +347,34 @@ impl GroupTask {
                 let _ = reply.send(text);
                 true
             }
+            Command::Resize { size, reply } => {
+                self.resize(self.target.resized(size), Instant::now());
+                let _ = reply.send(());
+                true
+            }
             Command::DestroyInstances { instances, reply } => {
                 self.destroy_instances(instances, reply).await;
                 false
             }
-            Command::Rollout { op, reply } => {
-                let result = self.control(op);
-                if result.is_ok() {
+            Command::Rollout { control, reply } => {
+                let result = match control {
+                    None => Ok(()),
+                    Some(control) => self.control(control),
+                };
+                if result.is_ok() && control.is_some() {
                     self.reconcile().await;
                 }
                 let _ = reply.send(result.map(|()| self.shared.lock().status.rollout.clone()));
                 false
+            }
+            Command::Retire { reply } => {
+                if !self.memory.retiring {
+                    self.memory.retiring = true;
+                    self.shared.lock().retiring = true;
+                    self.emit(EventKind::Destroy, None, "destroying the group".to_owned(), Instant::now());
+                }
+                self.retirees.push(reply);
+                true
             }
             Command::Nudge => true,
             // Handled by the loop, which owns the receiver.
@@ -329,92 +385,51 @@ impl GroupTask {
         }
     }
 
+    /// A commit: its config is an event of the rollout (which may refuse to roll it out again),
+    /// its allocation is the group's either way.
     fn commit(&mut self, target: Arc<Target>) -> Option<String> {
         let now = Instant::now();
-        if let Some((failed, reason)) = &self.failed
-            && failed.hash == target.hash
-            && self.target.hash != target.hash
-        {
-            let text = format!(
-                "Not rolled out again: the rollout of this spec was rolled back ({reason}); resume the rollout to retry it"
-            );
-            self.target = Arc::new(self.resize(&self.target, target.properties.allocation.size));
-            return Some(text);
-        }
-        if target.hash != self.target.hash {
-            if !matches!(self.memory.rollout, Rollout::Paused { reason: Pause::Operator }) {
-                self.memory.rollout = Rollout::Steady;
+        // Replaced even when known: the Updating section is not hashed and may have changed.
+        self.configs.insert(target.hash().clone(), target.config.clone());
+        let (config, refused) = match self.memory.roll(Event::Commit(target.hash().clone()), now) {
+            Ok(message) => {
+                if let Some(message) = message {
+                    self.emit(EventKind::Commit, None, message, now);
+                }
+                (target.config.clone(), None)
             }
-            self.failed = None;
-            let message = format!("committed config {} (was {})", target.hash, self.target.hash);
-            self.emit(EventKind::Commit, None, message, now);
-        }
-        self.executor.set_limit(target.policy.max_parallel.unwrap_or(self.context.max_parallel));
-        let (from, to) = (self.target.properties.target_size(), target.properties.target_size());
+            Err(refused) => (self.target.config.clone(), Some(refused.to_string())),
+        };
+        self.resize(Target::new(config, target.allocation.clone()), now);
+        refused
+    }
+
+    /// Makes `target` the enforced one, saying so when its size changed. Until the next pass
+    /// has looked, a changed group is not converged (as the original, which set its update plan
+    /// before answering).
+    fn resize(&mut self, target: Target, now: Instant) {
+        let (from, to) = (self.target.size(), target.size());
         if from != to {
             self.emit(EventKind::Commit, None, format!("committed size {to} (was {from})"), now);
         }
-        if target.hash != self.target.hash || target.properties.allocation != self.target.properties.allocation {
-            // Until the next pass has looked, a changed group is not converged (as the original,
-            // which set its update plan before answering).
+        if target.hash() != self.target.hash() || target.allocation != self.target.allocation {
             self.shared.lock().converged = false;
         }
-        self.target = target;
-        None
+        self.target = Arc::new(target);
+        self.follow_rollout();
     }
 
-    fn control(&mut self, op: RolloutOp) -> Result<()> {
+    fn control(&mut self, control: Control) -> Result<()> {
         let now = Instant::now();
-        let id = self.id.clone();
-        match (op, &self.memory.rollout) {
-            (RolloutOp::Status, _) => return Ok(()),
-            (RolloutOp::Pause, Rollout::Paused { .. }) => return Ok(()),
-            (RolloutOp::Pause, _) => {
-                self.memory.rollout = Rollout::Paused { reason: Pause::Operator };
-                self.emit(EventKind::Rollout, None, "rollout paused by an operator".to_owned(), now);
-            }
-            (RolloutOp::Resume, Rollout::Paused { .. }) => {
-                self.memory.rollout = Rollout::Rolling;
-                self.fresh_start(now);
-                self.emit(EventKind::Rollout, None, "rollout resumed by an operator".to_owned(), now);
-            }
-            (RolloutOp::Resume, Rollout::Steady) if self.failed.is_some() => {
-                let Some((failed, _)) = self.failed.take() else { return Ok(()) };
-                self.target = Arc::new(self.resize(&failed, self.target.properties.allocation.size));
-                self.fresh_start(now);
-                let message = format!("retrying the rollout of config {} by an operator", self.target.hash);
-                self.emit(EventKind::Rollout, None, message, now);
-            }
-            (RolloutOp::Resume, _) => return Err(Error::invalid(format!("the rollout of group '{id}' is not paused"))),
-            (RolloutOp::Abort, Rollout::Steady) => {
-                return Err(Error::invalid(format!("group '{id}' has no rollout in progress")));
-            }
-            (RolloutOp::Abort, Rollout::RollingBack { .. }) => {
-                return Err(Error::invalid(format!("group '{id}' is already rolling back")));
-            }
-            (RolloutOp::Abort, Rollout::Rolling | Rollout::Paused { .. }) => {
-                let Some(stable) = self.stable.clone().filter(|s| s.hash != self.target.hash) else {
-                    return Err(Error::invalid(format!("group '{id}' has no previous spec to roll back to")));
-                };
-                let reason = "aborted by an operator".to_owned();
-                self.failed = Some((self.target.clone(), reason.clone()));
-                self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
-                self.memory.rollout = Rollout::RollingBack { reason: reason.clone() };
-                let message = format!("rollout {reason}; rolling back to config {}", stable.hash);
-                self.emit(EventKind::Rollout, None, message, now);
-            }
+        let message = self
+            .memory
+            .roll(Event::Operator(control), now)
+            .map_err(|refused| Error::invalid(format!("group '{}': {refused}", self.id)))?;
+        if let Some(message) = message {
+            self.emit(EventKind::Rollout, None, message, now);
         }
+        self.follow_rollout();
         Ok(())
-    }
-
-    /// Gives the current config a fresh start: its breaker closed, its unready members' health
-    /// timeouts restarted.
-    fn fresh_start(&mut self, now: Instant) {
-        self.memory.breakers.remove(&self.target.hash);
-        for track in self.memory.tracks.values_mut().filter(|t| t.ready_at.is_none()) {
-            track.first_seen = now;
-            track.unhealthy_since = None;
-        }
     }
 
     async fn destroy_instances(&mut self, instances: Vec<Description>, reply: oneshot::Sender<Result<()>>) {
@@ -448,9 +463,8 @@ impl GroupTask {
             }
             self.executor.run(action, self.target.clone());
         }
-        let size = self.target.properties.allocation.size.saturating_sub(pending.len() as u64);
-        self.target = Arc::new(self.resize(&self.target, size));
-        self.shared.lock().target = self.target.clone();
+        let size = self.target.size().saturating_sub(pending.len() as u64);
+        self.resize(self.target.resized(size), now);
         self.waiters.push(Waiter { pending, errors: Vec::new(), reply: Some(reply) });
     }
 
@@ -468,13 +482,19 @@ impl GroupTask {
                 let cap = self.target.policy.max_provision_backoff;
                 let failures = self.memory.provision_failed(&token, e.message(), now, cap);
                 let message = format!("provision {token} failed ({failures} in a row): {e}");
-                self.emit(EventKind::Error, Some(&token), message, now);
+                self.emit(EventKind::Error, Some(token.as_str()), message, now);
                 false
             }
             Outcome::Destroyed { id, result } => {
                 let error = result.err().map(|e| e.to_string());
                 if let Some(e) = &error {
                     self.emit(EventKind::Error, Some(id.as_str()), e.clone(), now);
+                    // The destroy goes on at the next passes; its caller hears of the failure now.
+                    for retiree in self.retirees.drain(..) {
+                        let message =
+                            format!("group '{}' is being destroyed; a destroy failed and is retried: {e}", self.id);
+                        let _ = retiree.send(Err(Error::failed(message)));
+                    }
                 }
                 self.memory.destroy_finished(&id, error.as_deref());
                 let ok = error.is_none();
@@ -509,13 +529,10 @@ impl GroupTask {
     }
 
     fn desired(&self) -> Desired {
-        let target = &self.target;
         Desired {
             group: self.id.clone(),
-            config: target.hash.clone(),
-            previous: self.stable.as_ref().filter(|s| s.hash != target.hash).map(|s| s.hash.clone()),
-            allocation: target.allocation(),
-            policy: target.policy.clone(),
+            allocation: self.target.allocation(),
+            policy: self.target.policy.clone(),
             self_id: self.context.self_id.clone(),
             promises: self.promises.unwrap_or_default(),
         }
@@ -528,7 +545,7 @@ impl GroupTask {
             self.hold();
             return;
         }
-        let observed = match observe(&self.target).await {
+        let observed = match observe(&self.target.config).await {
             Ok(observed) => observed,
             Err(e) => {
                 let message = format!("cannot list the members of group '{}': {e}", self.id);
@@ -543,7 +560,7 @@ impl GroupTask {
             }
         };
         if self.promises.is_none() && self.memory.intents.iter().any(|i| i.progress == Progress::Restored) {
-            self.promises = match self.target.instance.promises().await {
+            self.promises = match self.target.config.instance.promises().await {
                 Ok(promises) => Some(promises),
                 Err(e) => {
                     tracing::warn!(group = %self.id, "cannot ask the instance plugin what it promises: {e}");
@@ -557,12 +574,12 @@ impl GroupTask {
         for note in &report.notes {
             self.emit(note.kind, note.instance.as_deref(), note.message.clone(), now);
         }
-        if report.roll_back {
-            self.roll_back();
+        if report.retired {
+            return self.retire().await;
         }
-        if self.memory.rollout == Rollout::Steady && report.counts.old_config == 0 {
-            self.stable = Some(self.target.clone());
-        }
+        // The actions are the pass's config's; a rollback the pass decided applies from the next.
+        let acting = self.target.clone();
+        self.follow_rollout();
         self.journal(&mut actions, now).await;
         // Observing and journaling wait on others: leadership may have lapsed meanwhile.
         if !actions.is_empty() && !self.context.authority.may_act() {
@@ -570,10 +587,9 @@ impl GroupTask {
             return;
         }
         for action in actions {
-            self.executor.run(action, self.target.clone());
+            self.executor.run(action, acting.clone());
         }
         let mut snapshot = self.shared.lock();
-        snapshot.target = self.target.clone();
         snapshot.converged = report.converged();
         snapshot.status = GroupStatus {
             phase: report.phase,
@@ -583,6 +599,21 @@ impl GroupTask {
             last_error: self.memory.last_error.clone(),
             decisions: Vec::new(),
         };
+    }
+
+    /// Ends a destroyed group: its journal goes, its callers hear, the task stops.
+    async fn retire(&mut self) {
+        let result = match self.context.journal.remove(&self.id).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::unavailable(format!("group '{}' destroyed, but {}", self.id, chain(&e)))),
+        };
+        if result.is_ok() {
+            self.emit(EventKind::Destroy, None, "group destroyed".to_owned(), Instant::now());
+            self.retired = true;
+        }
+        for retiree in self.retirees.drain(..) {
+            let _ = retiree.send(result.clone());
+        }
     }
 
     /// Says that the group is held: its controller may not act now.
@@ -596,13 +627,9 @@ impl GroupTask {
         snapshot.status.waiting = vec![HELD.to_owned()];
     }
 
-    /// Restores the stable spec after a failed rollout.
-    fn roll_back(&mut self) {
-        let reason = self.memory.rollout.reason().unwrap_or_default();
-        if let Some(stable) = self.stable.clone().filter(|s| s.hash != self.target.hash) {
-            self.failed = Some((self.target.clone(), reason));
-            self.target = Arc::new(self.resize(&stable, self.target.properties.allocation.size));
-        }
+    /// The spec of a config the rollout names, with the group's allocation.
+    fn spec_of(&self, hash: &ConfigHash) -> Option<GroupSpec> {
+        Some(self.target.with_config(self.configs.get(hash)?.clone()).spec())
     }
 
     /// Saves the journal if it changed. Provisions and destroys start only once it is saved: a
@@ -611,25 +638,23 @@ impl GroupTask {
     /// back (and forgotten) until a later pass saves.
     async fn journal(&mut self, actions: &mut Vec<Action>, now: Instant) {
         // Compare without the specs first: a pass that changed nothing copies no spec.
-        let light = JournalEntry::capture(&self.memory, None, None);
-        let stable = self.stable.as_ref().map(|s| s.hash.as_str());
-        let failed = self.failed.as_ref().map(|(t, reason)| (t.hash.as_str(), reason.as_str()));
-        if let Some(saved) = &self.saved
-            && saved.light == light
-            && saved.stable.as_deref() == stable
-            && saved.failed.as_ref().map(|(h, r)| (h.as_str(), r.as_str())) == failed
-        {
+        let rollout = &self.memory.rollout;
+        let saved = Saved {
+            light: JournalEntry::capture(&self.memory, None, None, None),
+            stable: rollout.stable.clone(),
+            failed: rollout.failed.clone(),
+        };
+        if self.saved.as_ref() == Some(&saved) {
             return;
         }
-        let saved = Saved {
-            stable: stable.map(str::to_owned),
-            failed: failed.map(|(h, r)| (h.to_owned(), r.to_owned())),
-            light: light.clone(),
-        };
         let entry = JournalEntry {
-            stable: self.stable.as_ref().map(|s| s.spec.clone()),
-            failed: self.failed.as_ref().map(|(t, reason)| FailedSpec { spec: t.spec.clone(), reason: reason.clone() }),
-            ..light
+            stable: saved.stable.as_ref().and_then(|hash| self.spec_of(hash)),
+            failed: saved
+                .failed
+                .as_ref()
+                .and_then(|f| Some(FailedSpec { spec: self.spec_of(&f.config)?, reason: f.reason.clone() })),
+            retiring: self.memory.retiring.then(|| self.target.spec()),
+            ..saved.light.clone()
         };
         let error = match self.context.journal.save(&self.id, &entry).await {
             Ok(()) => {
