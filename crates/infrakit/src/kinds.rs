@@ -143,12 +143,16 @@ impl Kind {
                 let assembled = tokio::task::block_in_place(|| {
                     tokio::runtime::Handle::current().block_on(crate::manager::assemble(name, &home(), store, registry))
                 })?;
-                if let Some(listen) = std::env::var(crate::mux::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
-                    let token = crate::mux::token(&home())?;
-                    let tls = crate::mux::TlsFiles::from_env()?;
-                    let dir = infrakit_rpc::plugins_dir();
-                    let serving = crate::mux::serve(&listen, token, tls.as_ref(), dir, assembled.manager);
-                    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(serving))?;
+                if let Some(listen) = std::env::var(infrakit_remote::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
+                    let tls = infrakit_remote::TlsFiles::from_env()?;
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(crate::manager::remote_access(
+                            &listen,
+                            &home(),
+                            tls.as_ref(),
+                            assembled.manager,
+                        ))
+                    })?;
                 }
                 objects = assembled.objects;
             }

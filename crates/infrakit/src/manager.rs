@@ -121,3 +121,33 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
     };
     Ok(Assembled { manager, controller, objects })
 }
+
+/// Serves remote access to the plugins folder on `listen` in the background, with the home's
+/// token, forwarding to `manager`'s leader while it follows.
+pub async fn remote_access(
+    listen: &str,
+    home: &Path,
+    tls: Option<&infrakit_remote::TlsFiles>,
+    manager: Manager,
+) -> Result<()> {
+    let token = infrakit_remote::token(home)?;
+    infrakit_remote::serve(listen, token, tls, plugins_dir(), Arc::new(Roles(manager))).await?;
+    Ok(())
+}
+
+/// The manager's roles as the remote-access mux routes by them; the mux knows nothing else of it.
+struct Roles(Manager);
+
+impl infrakit_remote::Cluster for Roles {
+    fn is_leader(&self) -> bool {
+        self.0.is_leader()
+    }
+
+    fn leader_location(&self) -> Option<String> {
+        self.0.leader_location()
+    }
+
+    fn location(&self) -> Option<String> {
+        self.0.location().map(str::to_owned)
+    }
+}

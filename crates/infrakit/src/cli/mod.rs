@@ -369,7 +369,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Group { plugin, command } => group::run(plugin, command, &remote, cli.output).await,
         Command::Up { file, store, listen, tls_cert, tls_key } => {
             let store = store.choice()?;
-            let tls = crate::mux::TlsFiles::new(tls_cert, tls_key)?;
+            let tls = infrakit_remote::TlsFiles::new(tls_cert, tls_key)?;
             up::run(&file, &store, listen.as_deref(), tls.as_ref()).await
         }
         Command::Plan { file } => plan::run(&file, &remote).await,

@@ -15,8 +15,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use futures::future::{FutureExt, join_all};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use infrakit_remote::TlsFiles;
 use infrakit_rpc::{PluginServer, RemoteLookup, discovery, plugins_dir};
 use infrakit_spi::group::{GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec, Phase};
+use infrakit_spi::home::home;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 use tracing::info;
@@ -27,9 +29,7 @@ use super::plugin::{serve_objects, shutdown_signal};
 use crate::input::parse_document;
 use crate::kinds::Kind;
 use crate::manager::StoreChoice;
-use crate::mux::TlsFiles;
 use crate::registry::Registry;
-use infrakit_spi::home::home;
 
 /// How often progress is refreshed: quick enough to follow a rollout, slow enough to cost the
 /// plugins nothing.
@@ -153,8 +153,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
 
     let manager = assembled.manager;
     if let Some(listen) = listen {
-        let token = crate::mux::token(&home())?;
-        crate::mux::serve(listen, token, tls, dir.clone(), manager.clone()).await?;
+        crate::manager::remote_access(listen, &home(), tls, manager.clone()).await?;
         println!("remote access on {listen}: bearer token in {}", home().join("token").display());
     }
     for spec in &specs {
