@@ -24,8 +24,8 @@ use serde_json::Value;
 use tracing::info;
 
 use super::group::group_spec_from;
-use super::history::MANAGER;
 use super::plugin::{serve_objects, shutdown_signal};
+use super::remote::MANAGER;
 use crate::input::parse_document;
 use crate::kinds::Kind;
 use crate::manager::StoreChoice;
