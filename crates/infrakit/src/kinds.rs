@@ -90,7 +90,7 @@ impl Kind {
     /// Builds the plugin's objects. `options` is a document laid over the settings taken from
     /// the environment; `registry` is how plugins that call others (combo, group) find them;
     /// `store` is where a manager keeps its specs.
-    pub fn build(
+    pub async fn build(
         self,
         name: &str,
         options: Option<&Value>,
@@ -139,20 +139,10 @@ impl Kind {
                 objects.events = Some(bus);
             }
             Kind::Manager => {
-                // Building is synchronous for every other kind; connecting to etcd is not.
-                let assembled = tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(crate::manager::assemble(name, &home(), store, registry))
-                })?;
+                let assembled = crate::manager::assemble(name, &home(), store, registry).await?;
                 if let Some(listen) = std::env::var(infrakit_remote::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
                     let tls = infrakit_remote::TlsFiles::from_env()?;
-                    tokio::task::block_in_place(|| {
-                        tokio::runtime::Handle::current().block_on(crate::manager::remote_access(
-                            &listen,
-                            &home(),
-                            tls.as_ref(),
-                            assembled.manager,
-                        ))
-                    })?;
+                    crate::manager::remote_access(&listen, &home(), tls.as_ref(), assembled.manager).await?;
                 }
                 objects = assembled.objects;
             }

@@ -137,7 +137,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
     let registry = Arc::new(Registry::new(RemoteLookup::new(dir.clone())));
     let mut servers = Vec::new();
     for (kind, name) in &plugins {
-        let objects = kind.build(name, None, &registry, store)?;
+        let objects = kind.build(name, None, &registry, store).await?;
         registry.register(name, objects.clone());
         servers.push(serve_objects(PluginServer::new(name.clone()), objects));
     }
