@@ -1,6 +1,7 @@
 //! The kinds of plugin that `infrakit plugin start` can run, and how each is built.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -130,9 +131,7 @@ impl Kind {
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
             Kind::Group => {
-                let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
-                options.journal = Arc::new(FileJournal::new(home().join("journal").join(name)));
-                let controller = GroupController::new(registry.clone(), options);
+                let controller = GroupController::new(registry.clone(), controller_options(&home(), name)?);
                 let bus = EventBus::new();
                 tokio::spawn(forward_events(controller.subscribe(), bus.clone()));
                 objects.groups.push((String::new(), Arc::new(controller)));
@@ -149,6 +148,14 @@ impl Kind {
         }
         Ok(objects)
     }
+}
+
+/// The group controller's settings from the environment, with its journal in the home folder
+/// under the plugin's name: the same for the controller of the group kind and the manager's.
+pub fn controller_options(home: &Path, name: &str) -> Result<infrakit_group::Options> {
+    let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
+    options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));
+    Ok(options)
 }
 
 /// `base` with the options document, if any, laid over it.
