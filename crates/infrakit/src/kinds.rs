@@ -1,6 +1,7 @@
 //! The kinds of plugin that `infrakit plugin start` can run, and how each is built.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -90,7 +91,7 @@ impl Kind {
     /// Builds the plugin's objects. `options` is a document laid over the settings taken from
     /// the environment; `registry` is how plugins that call others (combo, group) find them;
     /// `store` is where a manager keeps its specs.
-    pub fn build(
+    pub async fn build(
         self,
         name: &str,
         options: Option<&Value>,
@@ -130,31 +131,31 @@ impl Kind {
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
             Kind::Group => {
-                let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
-                options.journal = Arc::new(FileJournal::new(home().join("journal").join(name)));
-                let controller = GroupController::new(registry.clone(), options);
+                let controller = GroupController::new(registry.clone(), controller_options(&home(), name)?);
                 let bus = EventBus::new();
                 tokio::spawn(forward_events(controller.subscribe(), bus.clone()));
                 objects.groups.push((String::new(), Arc::new(controller)));
                 objects.events = Some(bus);
             }
             Kind::Manager => {
-                // Building is synchronous for every other kind; connecting to etcd is not.
-                let assembled = tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(crate::manager::assemble(name, &home(), store, registry))
-                })?;
-                if let Some(listen) = std::env::var(crate::mux::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
-                    let token = crate::mux::token(&home())?;
-                    let tls = crate::mux::TlsFiles::from_env()?;
-                    let dir = infrakit_rpc::plugins_dir();
-                    let serving = crate::mux::serve(&listen, token, tls.as_ref(), dir, assembled.manager);
-                    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(serving))?;
+                let assembled = crate::manager::assemble(name, &home(), store, registry).await?;
+                if let Some(listen) = std::env::var(infrakit_remote::LISTEN_ENV).ok().filter(|l| !l.is_empty()) {
+                    let tls = infrakit_remote::TlsFiles::from_env()?;
+                    crate::manager::remote_access(&listen, &home(), tls.as_ref(), assembled.manager).await?;
                 }
                 objects = assembled.objects;
             }
         }
         Ok(objects)
     }
+}
+
+/// The group controller's settings from the environment, with its journal in the home folder
+/// under the plugin's name: the same for the controller of the group kind and the manager's.
+pub fn controller_options(home: &Path, name: &str) -> Result<infrakit_group::Options> {
+    let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
+    options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));
+    Ok(options)
 }
 
 /// `base` with the options document, if any, laid over it.

@@ -9,7 +9,6 @@ mod cli;
 mod input;
 mod kinds;
 mod manager;
-mod mux;
 mod output;
 mod registry;
 

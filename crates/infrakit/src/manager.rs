@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use infrakit_group::{FileJournal, GroupController};
+use infrakit_group::GroupController;
 use infrakit_manager::leader::{DEFAULT_LEASE_TTL, EtcdLeadership};
 use infrakit_manager::{EmbeddedStore, EtcdStore, HomeLock, Leadership, Manager, ManagerService, SingleNode, Store};
 use infrakit_rpc::{EventBus, plugins_dir};
 use infrakit_spi::duration::GoDuration;
 
-use crate::kinds::forward_events;
+use crate::kinds::{controller_options, forward_events};
 use crate::registry::{Objects, Registry};
 
 /// The object name of all the manager's groups (`<socket>/groups`, as the original). The manager
@@ -98,8 +98,7 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
             (Arc::new(store), Box::new(leadership))
         }
     };
-    let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
-    options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));
+    let mut options = controller_options(home, name)?;
     options.authority = leadership.authority();
     let controller = GroupController::new(registry.clone(), options);
     let manager = Manager::new(store, Arc::new(controller.clone()), leadership.as_ref(), Some(location));
@@ -120,4 +119,34 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
         ..Objects::default()
     };
     Ok(Assembled { manager, controller, objects })
+}
+
+/// Serves remote access to the plugins folder on `listen` in the background, with the home's
+/// token, forwarding to `manager`'s leader while it follows.
+pub async fn remote_access(
+    listen: &str,
+    home: &Path,
+    tls: Option<&infrakit_remote::TlsFiles>,
+    manager: Manager,
+) -> Result<()> {
+    let token = infrakit_remote::token(home)?;
+    infrakit_remote::serve(listen, token, tls, plugins_dir(), Arc::new(Roles(manager))).await?;
+    Ok(())
+}
+
+/// The manager's roles as the remote-access mux routes by them; the mux knows nothing else of it.
+struct Roles(Manager);
+
+impl infrakit_remote::Cluster for Roles {
+    fn is_leader(&self) -> bool {
+        self.0.is_leader()
+    }
+
+    fn leader_location(&self) -> Option<String> {
+        self.0.leader_location()
+    }
+
+    fn location(&self) -> Option<String> {
+        self.0.location().map(str::to_owned)
+    }
 }

@@ -10,7 +10,7 @@ use infrakit_spi::instance::{Description, LogicalId, Spec};
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 
-use super::history::Remote;
+use super::remote::Remote;
 use super::{AllocationArgs, FlavorCommand};
 use crate::input::read_document;
 use crate::output::{Format, Table, print, tags_cell};

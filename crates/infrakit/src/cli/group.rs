@@ -10,7 +10,7 @@ use infrakit_spi::instance::InstanceId;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 
-use super::history::{MANAGER, Remote};
+use super::remote::{MANAGER, Remote};
 use super::{GroupCommand, RolloutCommand};
 use crate::input::read_document;
 use crate::kinds::Kind;

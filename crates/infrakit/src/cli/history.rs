@@ -3,46 +3,16 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use infrakit_manager::Version;
 use infrakit_manager::diff::diff;
-use infrakit_manager::{ManagerClient, Version};
-use infrakit_rpc::discovery::{Address, HttpBase};
-use infrakit_rpc::{Client, ClientOptions, RemoteLookup, plugins_dir};
 use infrakit_spi::group::GroupId;
 use serde_json::Value;
 
-use crate::kinds::Kind;
 use crate::output::{Format, Table, print};
 
-/// The socket the manager serves on.
-pub const MANAGER: &str = Kind::Manager.default_socket();
-
-/// Where the manager is: this machine's plugins folder, or a remote manager's URL and token.
-pub struct Remote {
-    pub host: Option<String>,
-    pub token: Option<String>,
-}
-
-impl Remote {
-    /// The manager's group plugin as a client: over its socket, or through the remote mux.
-    pub fn client(&self) -> Result<Client> {
-        self.client_for(MANAGER)
-    }
-
-    /// A plugin as a client: over its socket, or, with --host, through the remote mux.
-    pub fn client_for(&self, plugin: &str) -> Result<Client> {
-        let Some(host) = &self.host else {
-            return Ok(RemoteLookup::new(plugins_dir()).client(&plugin.parse()?)?);
-        };
-        let base = HttpBase::through_mux(host, plugin).context("invalid --host")?;
-        let options = ClientOptions { bearer_token: self.token.clone(), ..ClientOptions::from_env() };
-        Ok(Client::with_options(plugin, Address::Http(base), options)?)
-    }
-
-    /// A client of the manager's `Manager` service.
-    pub fn manager(&self) -> Result<ManagerClient> {
-        Ok(ManagerClient::new(self.client()?))
-    }
-}
+// `plan` imports the manager's socket name and `Remote` from here, as it did before they had a
+// module of their own.
+pub(super) use super::remote::{MANAGER, Remote};
 
 /// Lists a group's versions.
 pub async fn history(id: &str, remote: &Remote, format: Format) -> Result<ExitCode> {

@@ -9,7 +9,7 @@ use infrakit_spi::types::{PluginName, Tags};
 use serde_json::Value;
 
 use super::InstanceCommand;
-use super::history::Remote;
+use super::remote::Remote;
 use crate::input::read_document;
 use crate::output::{Format, Table, print, tags_cell};
 

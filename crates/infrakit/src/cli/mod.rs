@@ -7,6 +7,7 @@ mod history;
 mod instance;
 mod plan;
 mod plugin;
+mod remote;
 mod up;
 
 use std::path::PathBuf;
@@ -361,7 +362,7 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let remote = history::Remote { host: cli.host, token: cli.token };
+    let remote = remote::Remote { host: cli.host, token: cli.token };
     match cli.command {
         Command::Plugin(command) => plugin::run(command, cli.output).await,
         Command::Instance { name, command } => instance::run(&name, command, &remote, cli.output).await,
@@ -369,7 +370,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Group { plugin, command } => group::run(plugin, command, &remote, cli.output).await,
         Command::Up { file, store, listen, tls_cert, tls_key } => {
             let store = store.choice()?;
-            let tls = crate::mux::TlsFiles::new(tls_cert, tls_key)?;
+            let tls = infrakit_remote::TlsFiles::new(tls_cert, tls_key)?;
             up::run(&file, &store, listen.as_deref(), tls.as_ref()).await
         }
         Command::Plan { file } => plan::run(&file, &remote).await,

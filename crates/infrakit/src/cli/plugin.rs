@@ -55,7 +55,7 @@ async fn start(
     let registry = Arc::new(Registry::new(RemoteLookup::new(dir.to_owned())));
     let mut bound = Vec::new();
     for plugin in &plugins {
-        let objects = plugin.kind.build(&plugin.name, options.get(&plugin.name), &registry, store)?;
+        let objects = plugin.kind.build(&plugin.name, options.get(&plugin.name), &registry, store).await?;
         registry.register(&plugin.name, objects.clone());
         let server = serve_objects(PluginServer::new(plugin.name.clone()), objects);
         let server = server.bind(dir).await.with_context(|| format!("cannot start plugin {}", plugin.name))?;

@@ -15,21 +15,21 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use futures::future::{FutureExt, join_all};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use infrakit_remote::TlsFiles;
 use infrakit_rpc::{PluginServer, RemoteLookup, discovery, plugins_dir};
 use infrakit_spi::group::{GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec, Phase};
+use infrakit_spi::home::home;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
 use tracing::info;
 
 use super::group::group_spec_from;
-use super::history::MANAGER;
 use super::plugin::{serve_objects, shutdown_signal};
+use super::remote::MANAGER;
 use crate::input::parse_document;
 use crate::kinds::Kind;
 use crate::manager::StoreChoice;
-use crate::mux::TlsFiles;
 use crate::registry::Registry;
-use infrakit_spi::home::home;
 
 /// How often progress is refreshed: quick enough to follow a rollout, slow enough to cost the
 /// plugins nothing.
@@ -137,7 +137,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
     let registry = Arc::new(Registry::new(RemoteLookup::new(dir.clone())));
     let mut servers = Vec::new();
     for (kind, name) in &plugins {
-        let objects = kind.build(name, None, &registry, store)?;
+        let objects = kind.build(name, None, &registry, store).await?;
         registry.register(name, objects.clone());
         servers.push(serve_objects(PluginServer::new(name.clone()), objects));
     }
@@ -153,8 +153,7 @@ pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Op
 
     let manager = assembled.manager;
     if let Some(listen) = listen {
-        let token = crate::mux::token(&home())?;
-        crate::mux::serve(listen, token, tls, dir.clone(), manager.clone()).await?;
+        crate::manager::remote_access(listen, &home(), tls, manager.clone()).await?;
         println!("remote access on {listen}: bearer token in {}", home().join("token").display());
     }
     for spec in &specs {
