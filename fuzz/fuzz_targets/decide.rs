@@ -35,9 +35,11 @@ use infrakit_group::memory::Memory;
 use infrakit_group::model::{Allocation, Desired, Member, Observed, PROVISION_TOKEN_TAG};
 use infrakit_group::plan::{Action, Plan};
 use infrakit_group::policy::Policy;
-use infrakit_group::rollout::{Pause, Rollout};
+use infrakit_group::rollout::{Control, Event};
 use infrakit_spi::flavor::Health;
-use infrakit_spi::group::{BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, GROUP_TAG, OnFailure, Quantity, Updating};
+use infrakit_spi::group::{
+    BOOTSTRAP_CONFIG_HASH, CONFIG_HASH_TAG, ConfigHash, GROUP_TAG, OnFailure, Quantity, Updating,
+};
 use infrakit_spi::instance::{Description, DestroyReason, InstanceId, LOGICAL_ID_TAG, LogicalId, Promises};
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
@@ -88,8 +90,8 @@ struct SpecInput {
     idempotent: bool,
 }
 
-fn config(n: u8) -> String {
-    format!("config{}", n % CONFIGS)
+fn config(n: u8) -> ConfigHash {
+    ConfigHash(format!("config{}", n % CONFIGS))
 }
 
 fn logical_id(n: u8) -> LogicalId {
@@ -127,9 +129,7 @@ impl SpecInput {
         };
         Desired {
             group: "g".into(),
-            config: config(self.config),
-            previous: self.previous.map(config),
-            policy: Policy::new(&updating, size, pets),
+            policy: Policy::new(&updating, size, pets, 0),
             allocation,
             self_id: self.self_id.map(logical_id),
             promises: Promises { idempotent_provision: self.idempotent },
@@ -205,7 +205,7 @@ impl Backend {
                 let mut d = Description { id: id(n), ..Description::default() };
                 d.tags.insert(GROUP_TAG.into(), "g".into());
                 if let Some(c) = c {
-                    d.tags.insert(CONFIG_HASH_TAG.into(), config(c));
+                    d.tags.insert(CONFIG_HASH_TAG.into(), config(c).0);
                 }
                 if bootstrap {
                     d.tags.insert(CONFIG_HASH_TAG.into(), BOOTSTRAP_CONFIG_HASH.into());
@@ -231,7 +231,7 @@ impl Backend {
             Change::Retag { id: n, config: c } => {
                 if let Some((d, _, _)) = self.instances.get_mut(&id(n)) {
                     match c {
-                        Some(c) => d.tags.insert(CONFIG_HASH_TAG.into(), config(c)),
+                        Some(c) => d.tags.insert(CONFIG_HASH_TAG.into(), config(c).0),
                         None => d.tags.remove(CONFIG_HASH_TAG),
                     };
                 }
@@ -251,8 +251,8 @@ impl Backend {
                         let mut d =
                             Description { id: format!("p-{}", self.created).as_str().into(), ..Description::default() };
                         d.tags.insert(GROUP_TAG.into(), "g".into());
-                        d.tags.insert(CONFIG_HASH_TAG.into(), config.clone());
-                        d.tags.insert(PROVISION_TOKEN_TAG.into(), token.clone());
+                        d.tags.insert(CONFIG_HASH_TAG.into(), config.to_string());
+                        d.tags.insert(PROVISION_TOKEN_TAG.into(), token.to_string());
                         d.logical_id = logical_id.clone();
                         memory.provision_succeeded(token, d.id.clone());
                         let visible = matches!(outcome, Outcome::Succeeds);
@@ -286,11 +286,13 @@ impl Backend {
     }
 }
 
-fn is_current(desired: &Desired, m: &Member) -> bool {
-    m.config() == Some(desired.config.as_str()) || m.is_bootstrap()
+/// The test's own notion of current, written apart from the decision's.
+fn is_current(config: &ConfigHash, m: &Member) -> bool {
+    m.config() == Some(config.as_str()) || m.is_bootstrap()
 }
 
-fn check(desired: &Desired, observed: &Observed, plan: &Plan) {
+/// Checks a plan decided for `config`, the rollout's current config when the pass began.
+fn check(desired: &Desired, config: &ConfigHash, observed: &Observed, plan: &Plan) {
     let listed: HashSet<&InstanceId> = observed.members.iter().map(Member::id).collect();
     let size = desired.size();
     let policy = &desired.policy;
@@ -325,7 +327,7 @@ fn check(desired: &Desired, observed: &Observed, plan: &Plan) {
     // Surge.
     match &desired.allocation {
         Allocation::Cattle { .. } if !provisions.is_empty() => {
-            let slack = if plan.next.rollout.is_moving() { policy.max_surge } else { 0 };
+            let slack = if plan.next.rollout.stage.is_moving() { policy.max_surge } else { 0 };
             let total = present.len() as u64 + plan.next.intents.len() as u64;
             assert!(total <= size + slack, "{total} present or in flight, above {size} + {slack}");
         }
@@ -356,7 +358,7 @@ fn check(desired: &Desired, observed: &Observed, plan: &Plan) {
     // Unavailability.
     let available = |m: &Member| {
         let track = &plan.next.tracks[m.id()];
-        match is_current(desired, m) {
+        match is_current(config, m) {
             true => track.is_ready(),
             false => track.health == Health::Healthy,
         }
@@ -365,7 +367,7 @@ fn check(desired: &Desired, observed: &Observed, plan: &Plan) {
     for action in &plan.actions {
         if let Action::Destroy { instance, reason: DestroyReason::RollingUpdate, .. } = action {
             let member = observed.members.iter().find(|m| m.id() == &instance.id).expect("listed, checked above");
-            assert!(!is_current(desired, member), "the rollout replaces {} of the current config", instance.id);
+            assert!(!is_current(config, member), "the rollout replaces {} of the current config", instance.id);
             replaced_available |= available(member);
         }
     }
@@ -376,25 +378,37 @@ fn check(desired: &Desired, observed: &Observed, plan: &Plan) {
     }
 }
 
+/// A fresh memory on the spec's config, with its previous config as the one a rollback
+/// restores (as a journal would have it).
+fn memory(spec: &SpecInput, prefix: String) -> Memory {
+    let mut memory = Memory::new(prefix, config(spec.config));
+    memory.rollout.stable = spec.previous.map(config);
+    memory
+}
+
 fn run(scenario: &Scenario) {
     let mut desired = scenario.spec.desired();
     let mut backend = Backend::default();
-    let mut memory = Memory::new("fuzz");
+    let mut memory = memory(&scenario.spec, "fuzz".to_owned());
     let mut now = Instant::now();
     for pass in scenario.passes.iter().take(MAX_PASSES) {
         now += Duration::from_secs(u64::from(pass.seconds % 900));
         if let Some(spec) = &pass.recommit {
             desired = spec.desired();
+            // A commit of the config a rollback restored from is refused, as the controller's.
+            let _ = memory.roll(Event::Commit(config(spec.config)), now);
         }
         if pass.restart {
-            memory = Memory::new(format!("fuzz{}", backend.created));
+            let rollout = memory.rollout.clone();
+            memory = Memory::new(format!("fuzz{}", backend.created), rollout.current.clone());
+            memory.rollout = rollout;
         }
-        match pass.operator {
-            Some(true) => memory.rollout = Rollout::Paused { reason: Pause::Operator },
-            Some(false) if matches!(memory.rollout, Rollout::Paused { .. }) => memory.rollout = Rollout::Rolling,
-            Some(false) => {}
-            None => {}
-        }
+        // Operator controls are refused when they do not apply; that is part of what is tried.
+        let _ = match pass.operator {
+            Some(true) => memory.roll(Event::Operator(Control::Pause), now),
+            Some(false) => memory.roll(Event::Operator(Control::Resume), now),
+            None => Ok(None),
+        };
         for change in &pass.changes {
             backend.change(change);
         }
@@ -404,8 +418,9 @@ fn run(scenario: &Scenario) {
         for id in std::mem::take(&mut backend.leaving) {
             backend.instances.remove(&id);
         }
+        let current = memory.rollout.current.clone();
         let plan = decide(&desired, &observed, memory, now);
-        check(&desired, &observed, &plan);
+        check(&desired, &current, &observed, &plan);
         memory = plan.next.clone();
         backend.execute(&plan, &mut memory, &pass.outcomes, now);
         for id in lagging {

@@ -20,7 +20,7 @@ mod input;
 
 fn policy(properties: &GroupProperties) -> Policy {
     let pets = !properties.allocation.logical_ids.is_empty();
-    Policy::new(&properties.updating, properties.target_size(), pets)
+    Policy::new(&properties.updating, properties.target_size(), pets, 0)
 }
 
 fuzz_target!(|text: &str| {

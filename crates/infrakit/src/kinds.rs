@@ -131,7 +131,7 @@ impl Kind {
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
             Kind::Group => {
-                let controller = GroupController::new(registry.clone(), controller_options(&home(), name)?);
+                let controller = group_controller(registry.clone(), controller_options(&home(), name)?).await?;
                 let bus = EventBus::new();
                 tokio::spawn(forward_events(controller.subscribe(), bus.clone()));
                 objects.groups.push((String::new(), Arc::new(controller)));
@@ -156,6 +156,17 @@ pub fn controller_options(home: &Path, name: &str) -> Result<infrakit_group::Opt
     let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
     options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));
     Ok(options)
+}
+
+/// A group controller over `registry`, with the groups whose destroy a crash or a stop
+/// interrupted started again, so that they are destroyed to the end.
+pub async fn group_controller(registry: Arc<Registry>, options: infrakit_group::Options) -> Result<GroupController> {
+    let controller = GroupController::new(registry, options);
+    let resumed = controller.resume_destroys().await.context("cannot read the group controller's journal")?;
+    if resumed > 0 {
+        tracing::info!(groups = resumed, "resuming the destroy of groups interrupted by a restart");
+    }
+    Ok(controller)
 }
 
 /// `base` with the options document, if any, laid over it.

@@ -13,7 +13,7 @@ use infrakit_manager::{EmbeddedStore, EtcdStore, HomeLock, Leadership, Manager, 
 use infrakit_rpc::{EventBus, plugins_dir};
 use infrakit_spi::duration::GoDuration;
 
-use crate::kinds::{controller_options, forward_events};
+use crate::kinds::{controller_options, forward_events, group_controller};
 use crate::registry::{Objects, Registry};
 
 /// The object name of all the manager's groups (`<socket>/groups`, as the original). The manager
@@ -100,7 +100,7 @@ pub async fn assemble(name: &str, home: &Path, choice: &StoreChoice, registry: &
     };
     let mut options = controller_options(home, name)?;
     options.authority = leadership.authority();
-    let controller = GroupController::new(registry.clone(), options);
+    let controller = group_controller(registry.clone(), options).await?;
     let manager = Manager::new(store, Arc::new(controller.clone()), leadership.as_ref(), Some(location));
     let following = manager.clone();
     tokio::spawn(async move {

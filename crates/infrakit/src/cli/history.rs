@@ -10,9 +10,7 @@ use serde_json::Value;
 
 use crate::output::{Format, Table, print};
 
-// `plan` imports the manager's socket name and `Remote` from here, as it did before they had a
-// module of their own.
-pub(super) use super::remote::{MANAGER, Remote};
+use super::remote::Remote;
 
 /// Lists a group's versions.
 pub async fn history(id: &str, remote: &Remote, format: Format) -> Result<ExitCode> {

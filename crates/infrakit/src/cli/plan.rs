@@ -23,7 +23,7 @@ use infrakit_spi::instance::{Description, LOGICAL_ID_TAG};
 use infrakit_spi::time::parse_rfc3339;
 use serde_json::Value;
 
-use super::history::{MANAGER, Remote};
+use super::remote::{MANAGER, Remote};
 use super::up::read_stack;
 use infrakit_spi::home::home;
 
