@@ -3,6 +3,7 @@
 
 mod aws_group;
 mod ceiling;
+mod destroy;
 mod docker;
 mod etcd_ha;
 mod group_e2e;
