@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use infrakit_rpc::{GroupClient, discovery, plugins_dir};
-use infrakit_spi::group::{GroupDescription, GroupId, GroupPlugin, GroupSpec, RolloutStatus};
+use infrakit_spi::group::{GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec, RolloutStatus};
 use infrakit_spi::instance::InstanceId;
 use infrakit_spi::types::PluginName;
 use serde_json::Value;
@@ -38,9 +38,16 @@ pub async fn run(
         GroupCommand::Commit { file, pretend } => {
             let spec = read_group_spec(&file)?;
             let id = spec.id.clone();
-            let details = groups.commit_group(spec, pretend).await?;
+            let details = groups.commit_group(spec.clone(), pretend).await?;
             if pretend {
                 println!("Committing {id} would involve: {details}");
+                // The controller's decision run forward over the group's members, as `plan` does.
+                if let Ok(properties) = GroupProperties::parse(&spec) {
+                    let description = groups.describe_group(&id).await.ok();
+                    let members = description.as_ref().map(|d| d.instances.clone()).unwrap_or_default();
+                    let poll = infrakit_group::Options::from_env()?.poll_interval;
+                    super::plan::show_forecast(&id, &properties, &members, description.as_ref(), poll);
+                }
             } else {
                 println!("Committed {id}: {details}");
             }

@@ -13,12 +13,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use infrakit_group::forecast::{Pace, forecast};
+use infrakit_group::forecast::{Forecast, Pace, forecast};
 use infrakit_manager::diff::diff;
 use infrakit_manager::{EmbeddedStore, Store};
 use infrakit_rpc::{GroupClient, discovery, plugins_dir};
 use infrakit_spi::duration::GoDuration;
-use infrakit_spi::group::{CONFIG_HASH_TAG, GROUP_TAG, GroupDescription, GroupPlugin, GroupProperties, GroupSpec};
+use infrakit_spi::group::{
+    CONFIG_HASH_TAG, GROUP_TAG, GroupDescription, GroupId, GroupPlugin, GroupProperties, GroupSpec,
+};
 use infrakit_spi::instance::{Description, LOGICAL_ID_TAG};
 use infrakit_spi::time::parse_rfc3339;
 use serde_json::Value;
@@ -97,9 +99,22 @@ async fn plan_group(spec: &GroupSpec, current: &Current, poll: Duration) -> Resu
         }
     }
     let members = members(description.as_ref(), current.stored.get(&id.0).map(|s| (spec, s)));
-    let provision = description.as_ref().and_then(observed_provision);
+    let plan = show_forecast(id, &properties, &members, description.as_ref(), poll);
+    Ok(changes || plan.create > 0 || plan.destroy > 0)
+}
+
+/// Prints the group controller's forecast of committing `properties` to a group whose instances
+/// are `members`, at the provision pace observed in `description`.
+pub(super) fn show_forecast(
+    id: &GroupId,
+    properties: &GroupProperties,
+    members: &[Description],
+    description: Option<&GroupDescription>,
+    poll: Duration,
+) -> Forecast {
+    let provision = description.and_then(observed_provision);
     let pace = Pace { poll, provision: provision.unwrap_or_default() };
-    let mut plan = forecast(id, &properties, &members, pace);
+    let mut plan = forecast(id, properties, members, pace);
     plan.duration = Duration::from_millis(u64::try_from(plan.duration.as_millis()).unwrap_or(u64::MAX));
     let mut line = format!("  create {}, destroy {}", plan.create, plan.destroy);
     if plan.roll > 0 {
@@ -113,7 +128,7 @@ async fn plan_group(spec: &GroupSpec, current: &Current, poll: Duration) -> Resu
     if let Some(why) = &plan.stalled {
         println!("  stops short of the spec: {why}");
     }
-    Ok(changes || plan.create > 0 || plan.destroy > 0)
+    plan
 }
 
 /// The members as the controller lists them or, without one, as the stored spec implies: its
