@@ -6,6 +6,7 @@
 mod bench;
 mod chaos;
 mod cli;
+mod e2e;
 mod input;
 mod kinds;
 mod manager;
@@ -23,6 +24,14 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Blocking work (the file plugin's folder, the process plugin's records, the embedded store,
+/// `tokio::fs`) runs on tokio's blocking pool, whose default of 512 threads let a burst of 1,000
+/// provisions start hundreds of threads, each keeping its stack and its allocator's cache: a
+/// group of 1,000 held 325 MiB with 83 threads in steady state. The plugins serialize their
+/// folder work anyway, so a few threads serve a burst as fast as hundreds; with the async
+/// workers (one per core) the process stays within 16 threads.
+const BLOCKING_THREADS: usize = 8;
+
 fn main() -> ExitCode {
     exit_quietly_on_broken_pipe();
     let args = cli::Cli::parse();
@@ -33,13 +42,14 @@ fn main() -> ExitCode {
         eprintln!("infrakit: {e}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("infrakit: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("infrakit: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {

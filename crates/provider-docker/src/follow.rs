@@ -22,18 +22,13 @@ use bollard::Docker;
 use bollard::models::EventMessage;
 use bollard::query_parameters::{EventsOptions, ListContainersOptions};
 use futures::StreamExt;
-use infrakit_spi::changes::{ChangeKind, ChangeStream, InstanceChange};
+use infrakit_spi::changes::{ChangeFeed, ChangeKind, ChangeStream, InstanceChange};
 use infrakit_spi::instance::InstanceId;
 use infrakit_spi::types::Tags;
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::labels::AddedTags;
 use crate::{instance_id, with_labels};
-
-/// Changes a slow listener may lag behind before it misses some; a miss costs it a poll
-/// interval, never correctness.
-pub const CHANGE_BUFFER: usize = 1024;
 
 /// The first pause before reconnecting to the engine: short, since a restarted engine is back in
 /// about a second and healing waits on it.
@@ -58,7 +53,7 @@ const ACTIONS: [&str; 4] = ["die", "destroy", "health_status", "start"];
 /// clone; every clone is the same.
 #[derive(Debug, Clone)]
 pub struct Changes {
-    sender: broadcast::Sender<InstanceChange>,
+    feed: ChangeFeed,
     /// When each death was heard.
     dead: Arc<Mutex<HashMap<InstanceId, Instant>>>,
 }
@@ -66,7 +61,7 @@ pub struct Changes {
 impl Changes {
     /// A channel with no listeners yet.
     pub fn new() -> Self {
-        Self { sender: broadcast::channel(CHANGE_BUFFER).0, dead: Arc::default() }
+        Self { feed: ChangeFeed::new(), dead: Arc::default() }
     }
 
     /// Whether the engine reported this container dead lately, and not started since.
@@ -102,23 +97,11 @@ impl Changes {
 
     /// Everything published from now on. A listener that lags skips what it missed.
     pub fn stream(&self) -> ChangeStream {
-        let receiver = self.sender.subscribe();
-        Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(change) => return Some((change, receiver)),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a change listener fell behind; its next poll catches up");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        }))
+        self.feed.stream()
     }
 
     fn publish(&self, change: InstanceChange) {
-        // No listener is not an error: nobody needs a push right now.
-        let _ = self.sender.send(change);
+        self.feed.publish(change);
     }
 }
 

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use infrakit_spi::instance::InstanceId;
 
 pub use flavor::DockerHealth;
-pub use follow::CHANGE_BUFFER;
+pub use infrakit_spi::changes::CHANGE_BUFFER;
 pub use plugin::{DockerOptions, DockerPlugin, NAMESPACE_ENV};
 pub use properties::{DockerProperties, NetworkAttachment};
 

@@ -205,3 +205,67 @@ async fn a_provision_asked_again_with_its_token_finds_the_first_instance() {
     assert_ne!(untokened[0], untokened[1]);
     assert_eq!(ids(&plugin, &[]).await.len(), 4);
 }
+
+/// Waits for `probe` to hold, for at most five seconds: the watcher reports on its own thread.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut probe: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !probe().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_file_removed_by_hand_is_pushed_as_gone_with_its_tags_and_its_own_destroys_are_not() {
+    use futures::StreamExt;
+    use infrakit_spi::changes::ChangeKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let mut changes = plugin.changes().expect("the file plugin pushes changes");
+    let mine = plugin.provision(spec(&[("infrakit.group", "web")])).await.unwrap();
+    let theirs = plugin.provision(spec(&[("infrakit.group", "web")])).await.unwrap();
+    assert_eq!(ids(&plugin, &[]).await.len(), 2, "listed, so their tags are known");
+
+    plugin.destroy(&mine, DestroyContext::TERMINATE).await.unwrap();
+    fs::remove_file(dir.path().join(theirs.as_str())).unwrap();
+    let change = tokio::time::timeout(std::time::Duration::from_secs(5), changes.next())
+        .await
+        .expect("pushed at once")
+        .expect("the stream goes on");
+    assert_eq!((&change.id, change.kind), (&theirs, ChangeKind::Gone), "the plugin's own destroy is not a death");
+    assert!(change.concerns("infrakit.group", "web"));
+}
+
+#[tokio::test]
+async fn describe_sees_files_added_removed_and_edited_behind_its_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let id = plugin.provision(spec(&[("group", "web")])).await.unwrap();
+    assert_eq!(ids(&plugin, &[("group", "web")]).await, [id.to_string()]);
+
+    // A copy under another name: listed at once, as a new file.
+    let copy = "instance-42";
+    let text = fs::read_to_string(dir.path().join(id.as_str())).unwrap();
+    fs::write(dir.path().join(copy), text.replace(id.as_str(), copy)).unwrap();
+    assert_eq!(ids(&plugin, &[("group", "web")]).await.len(), 2);
+    // Removed: gone at once.
+    fs::remove_file(dir.path().join(copy)).unwrap();
+    assert_eq!(ids(&plugin, &[("group", "web")]).await, [id.to_string()]);
+    // Edited in place (same inode): seen once the edit is reported.
+    let path = dir.path().join(id.as_str());
+    let mut file: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    file["Tags"]["group"] = json!("db");
+    let edited = file.to_string();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(edited.as_bytes())
+        })
+        .unwrap();
+    eventually("the edit seen", || async { ids(&plugin, &[("group", "db")]).await == [id.to_string()] }).await;
+}

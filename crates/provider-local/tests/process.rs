@@ -348,3 +348,25 @@ async fn a_provision_asked_again_while_its_init_runs_waits_and_finds_the_first_p
         plugin.destroy(id, DestroyContext::TERMINATE).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_killed_process_is_pushed_as_gone_and_a_destroyed_one_is_not() {
+    use futures::StreamExt;
+    use infrakit_spi::changes::ChangeKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path(), Duration::from_secs(5));
+    let mut changes = plugin.changes().expect("the process plugin pushes changes");
+    let sleeper = json!({"Cmd": "sleep", "Args": ["600"]});
+    let destroyed = plugin.provision(spec(sleeper.clone(), &[("infrakit.group", "web")])).await.unwrap();
+    let killed = plugin.provision(spec(sleeper, &[("infrakit.group", "web")])).await.unwrap();
+    plugin.destroy(&destroyed, DestroyContext::TERMINATE).await.unwrap();
+    let listed = describe(&plugin, &[]).await;
+    let victim = listed.iter().find(|d| d.id == killed).expect("listed");
+    let pid = nix::unistd::Pid::from_raw(pid_of(victim) as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let change =
+        tokio::time::timeout(PATIENCE, changes.next()).await.expect("pushed at once").expect("the stream goes on");
+    assert_eq!((&change.id, change.kind), (&killed, ChangeKind::Gone), "the destroyed one is not a death");
+    assert!(change.concerns("infrakit.group", "web"));
+}

@@ -62,6 +62,54 @@ impl InstanceChange {
 /// them (say, its connection broke); the listener may ask again later.
 pub type ChangeStream = Pin<Box<dyn Stream<Item = InstanceChange> + Send>>;
 
+/// Changes a slow listener may lag behind before it misses some; a miss costs it a poll
+/// interval, never correctness.
+pub const CHANGE_BUFFER: usize = 1024;
+
+/// The sending side of a plugin's changes: what it publishes reaches every listener subscribed
+/// at the time. A listener that lags more than [`CHANGE_BUFFER`] changes skips what it missed
+/// (its next poll catches up); none listening is fine.
+#[derive(Debug, Clone)]
+pub struct ChangeFeed {
+    sender: tokio::sync::broadcast::Sender<InstanceChange>,
+}
+
+impl ChangeFeed {
+    /// A feed with no listeners yet.
+    pub fn new() -> Self {
+        Self { sender: tokio::sync::broadcast::channel(CHANGE_BUFFER).0 }
+    }
+
+    /// Tells every current listener.
+    pub fn publish(&self, change: InstanceChange) {
+        // No listener is not an error: nobody needs a push right now.
+        let _ = self.sender.send(change);
+    }
+
+    /// Everything published from now on.
+    pub fn stream(&self) -> ChangeStream {
+        use tokio::sync::broadcast::error::RecvError;
+        let receiver = self.sender.subscribe();
+        Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(change) => return Some((change, receiver)),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a change listener fell behind; its next poll catches up");
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+}
+
+impl Default for ChangeFeed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The event topic that carries the changes of an instance plugin's object (`""` for the
 /// default object): `instance/changes`, or `instance/<object>/changes`.
 pub fn changes_topic(object: &str) -> String {

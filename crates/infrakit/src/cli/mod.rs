@@ -185,6 +185,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         surge: usize,
     },
+    /// The path users run: this binary started as a plugin server in its own process, driven
+    /// over its unix sockets from this one: converging 1,000 file instances, Provision and
+    /// DescribeInstances throughput, the steady state's CPU, memory and threads, and how fast a
+    /// member removed out of band is replaced (takes a few minutes).
+    E2e {
+        /// Only the scenarios whose name contains this (converge, provision, describe, steady,
+        /// heal).
+        #[arg(long)]
+        only: Option<String>,
+        /// Runs of each throughput and convergence scenario.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Where the servers' homes and instance files go; a tmpfs folder by default.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -378,6 +394,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff { group, from, to } => history::show_diff(&group, &remote, from, to).await,
         Command::Rollback { group, to } => history::rollback(&group, &remote, to).await,
         Command::Bench(BenchCommand::Group) => crate::bench::group().await.map(|()| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::E2e { only, runs, dir }) => {
+            let dir = dir.unwrap_or_else(crate::e2e::default_dir);
+            crate::e2e::run(crate::e2e::E2e { only, runs, dir }).await.map(|()| ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Chaos { trials, size, surge }) => {
             let chaos = crate::chaos::Chaos { trials, size, surge };
             tokio::task::spawn_blocking(move || crate::chaos::run(chaos)).await?.map(|()| ExitCode::SUCCESS)

@@ -26,13 +26,14 @@ pub mod properties;
 mod state;
 mod stop;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use infrakit_spi::changes::{ChangeFeed, ChangeKind, ChangeStream, InstanceChange};
 use infrakit_spi::duration::GoDuration;
 use infrakit_spi::group::GROUP_TAG;
 use infrakit_spi::home::{self, HOME_ENV};
@@ -115,6 +116,10 @@ struct Inner {
     /// One turn per provision token in progress, so that a provision asked for again while the
     /// first is still running (Init can take minutes) waits for it and finds its instance.
     tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Instances being destroyed: their exit is this plugin's doing, not a death to report.
+    stopping: Mutex<HashSet<InstanceId>>,
+    /// Deaths of the processes this plugin started, pushed to listeners as they happen.
+    feed: ChangeFeed,
 }
 
 impl ProcessPlugin {
@@ -126,6 +131,8 @@ impl ProcessPlugin {
             init_timeout: options.init_timeout.0,
             records: Mutex::new(()),
             tokens: Mutex::default(),
+            stopping: Mutex::default(),
+            feed: ChangeFeed::new(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -171,6 +178,12 @@ impl InstancePlugin for ProcessPlugin {
         let (inner, tags) = (Arc::clone(&self.inner), tags.clone());
         Ok(blocking(move || inner.describe(&tags, properties)).await??)
     }
+
+    /// The exits of the processes this plugin started in this run, as they happen. Processes
+    /// adopted from an earlier run are not its children: their deaths are seen by listing.
+    fn changes(&self) -> Option<ChangeStream> {
+        Some(self.inner.feed.stream())
+    }
 }
 
 impl Inner {
@@ -210,7 +223,7 @@ impl Inner {
         self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn provision(&self, spec: Spec) -> Result<InstanceId, ProcessError> {
+    async fn provision(self: &Arc<Self>, spec: Spec) -> Result<InstanceId, ProcessError> {
         let properties = ProcessProperties::from_properties(spec.properties.as_ref())?;
         let state = self.state.clone();
         let working_dir = properties.dir.clone();
@@ -237,7 +250,7 @@ impl Inner {
 
     /// Runs Init, starts the program and records it; on failure, no process is left running.
     async fn launch(
-        &self,
+        self: &Arc<Self>,
         id: &InstanceId,
         properties: &ProcessProperties,
         spec: Spec,
@@ -249,6 +262,7 @@ impl Inner {
             launch::run_init(&spec.init, properties, log, &log_path, self.init_timeout).await?;
         }
         let (mut child, process) = launch::start(properties, log)?;
+        let spec_tags = spec.tags.clone();
         let record =
             Record { id: id.clone(), logical_id: spec.logical_id.clone(), tags: spec.tags.clone(), spec, process };
         let state = self.state.clone();
@@ -260,7 +274,7 @@ impl Inner {
                 let _ = child.start_kill();
             }
         }
-        tokio::spawn(reap(child, id.clone()));
+        tokio::spawn(reap(child, id.clone(), spec_tags, Arc::downgrade(self)));
         written
     }
 
@@ -281,7 +295,12 @@ impl Inner {
         let lookup_id = id.clone();
         let record =
             blocking(move || state.read(&lookup_id)).await??.ok_or_else(|| ProcessError::NotFound(id.clone()))?;
-        let stopped = stop::stop(record.process, self.stop_grace).await?;
+        self.stopping().insert(id.clone());
+        let stopped = stop::stop(record.process, self.stop_grace).await;
+        if stopped.is_err() {
+            self.stopping().remove(&id);
+        }
+        let stopped = stopped?;
         debug!(%id, pid = record.process.pid, ?stopped, "stopped process instance");
         if let Stopped::AlreadyGone(Liveness::PidReused) = stopped {
             warn!(%id, pid = record.process.pid, "the recorded pid belongs to another process now; it was left alone");
@@ -320,13 +339,23 @@ impl Inner {
     fn lock_records(&self) -> MutexGuard<'_, ()> {
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn stopping(&self) -> MutexGuard<'_, HashSet<InstanceId>> {
+        // Only whole inserts and removals happen under the lock.
+        self.stopping.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-/// Waits for a child the plugin started, so that it never lingers as a zombie.
-async fn reap(mut child: Child, id: InstanceId) {
+/// Waits for a child the plugin started, so that it never lingers as a zombie, and reports its
+/// death unless the plugin was stopping it.
+async fn reap(mut child: Child, id: InstanceId, tags: Tags, plugin: std::sync::Weak<Inner>) {
     match child.wait().await {
         Ok(status) => info!(%id, %status, "process instance exited"),
-        Err(e) => warn!(%id, error = %e, "cannot wait for a process instance"),
+        Err(e) => return warn!(%id, error = %e, "cannot wait for a process instance"),
+    }
+    let Some(plugin) = plugin.upgrade() else { return };
+    if !plugin.stopping().remove(&id) {
+        plugin.feed.publish(InstanceChange { id, tags, kind: ChangeKind::Gone });
     }
 }
 
