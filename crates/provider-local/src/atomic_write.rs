@@ -12,14 +12,22 @@ use std::path::Path;
 /// Hidden temporary files start with this, so folder scans can tell them from real entries.
 pub(crate) const TEMP_PREFIX: &str = ".";
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file beside it and a rename.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let beside = path.parent().unwrap_or(Path::new("."));
+    write_through(beside, path, bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in `scratch` (a folder on the same file
+/// system) and a rename: a watcher of `path`'s folder sees the file appear whole, and nothing
+/// of the temporary file.
+pub(crate) fn write_through(scratch: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     // A random suffix keeps two writers of the same file from sharing a temporary file.
-    let temp = path.with_file_name(format!("{TEMP_PREFIX}{name}.{:016x}.tmp", rand::random::<u64>()));
+    let temp = scratch.join(format!("{TEMP_PREFIX}{name}.{:016x}.tmp", rand::random::<u64>()));
     fs::write(&temp, bytes)?;
     fs::rename(&temp, path).inspect_err(|_| {
         let _ = fs::remove_file(&temp);

@@ -31,10 +31,12 @@ impl Home {
         self.path().join("instances")
     }
 
+    /// The file plugin's instance files (the folder also holds its hidden scratch folder).
     pub fn instance_files(&self) -> Vec<String> {
         std::fs::read_dir(self.instance_dir())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("instance-"))
             .collect()
     }
 

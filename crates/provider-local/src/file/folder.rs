@@ -10,7 +10,7 @@ use std::io;
 use std::os::unix::fs::DirEntryExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use infrakit_spi::changes::ChangeFeed;
 use infrakit_spi::error::chain;
@@ -22,8 +22,11 @@ use tracing::debug;
 
 use super::index::{Cached, Index};
 use super::{FileError, ID_PREFIX, InstanceFile, MAX_INSTANCE_FILE_BYTES};
-use crate::atomic_write::{is_temporary, write_atomically};
+use crate::atomic_write::{is_temporary, write_through};
 use crate::go_json::marshal_indent_flat;
+
+/// The hidden folder, inside the folder, where files are written before they are renamed in.
+const SCRATCH: &str = ".infrakit-scratch";
 
 /// The folder of instance files.
 #[derive(Debug)]
@@ -42,6 +45,8 @@ pub(super) struct Folder {
     removing: Mutex<HashSet<String>>,
     /// Deaths pushed to listeners.
     pub feed: ChangeFeed,
+    /// Whether the folder is in memory, once looked up.
+    in_memory: OnceLock<bool>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,7 +64,17 @@ impl Folder {
             watch_started: AtomicBool::new(false),
             removing: Mutex::new(HashSet::new()),
             feed: ChangeFeed::new(),
+            in_memory: OnceLock::new(),
         }
+    }
+
+    /// Whether the folder (or, while it does not exist, the nearest folder above it) is on a
+    /// file system in memory: tmpfs, on Linux.
+    pub fn in_memory(&self) -> bool {
+        *self.in_memory.get_or_init(|| {
+            let existing = self.dir.ancestors().find(|p| p.exists());
+            existing.is_some_and(on_tmpfs)
+        })
     }
 
     /// True the first time it is called while the folder exists: the caller starts a watcher.
@@ -118,7 +133,8 @@ impl Folder {
             },
             spec,
         };
-        fs::create_dir_all(&self.dir).map_err(|source| FileError::Write { path: self.dir.clone(), source })?;
+        let scratch = self.scratch();
+        fs::create_dir_all(&scratch).map_err(|source| FileError::Write { path: scratch, source })?;
         self.write(&file)?;
         debug!(%id, dir = %self.dir.display(), "provisioned file instance");
         Ok(id)
@@ -212,11 +228,27 @@ impl Folder {
         Ok(self.dir.join(name))
     }
 
+    /// Where files are written before they are renamed into the folder: a hidden folder of its
+    /// own, so that the folder's watcher hears nothing of this plugin's writes.
+    fn scratch(&self) -> PathBuf {
+        self.dir.join(SCRATCH)
+    }
+
     fn write(&self, file: &InstanceFile) -> Result<(), FileError> {
         let id = &file.description.id;
         let bytes = marshal_indent_flat(file).map_err(|source| FileError::Encode { id: id.clone(), source })?;
         let path = self.path_of(id)?;
-        write_atomically(&path, &bytes).map_err(|source| FileError::Write { path, source })
+        let scratch = self.scratch();
+        match write_through(&scratch, &path, &bytes) {
+            // Made by the first provision; a folder made by another plugin (or emptied by hand)
+            // may lack it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !scratch.is_dir() => {
+                fs::create_dir_all(&scratch).map_err(|source| FileError::Write { path: scratch.clone(), source })?;
+                write_through(&scratch, &path, &bytes)
+            }
+            written => written,
+        }
+        .map_err(|source| FileError::Write { path, source })
     }
 }
 
@@ -261,6 +293,16 @@ fn instance_file_in(entry: &fs::DirEntry, name: &str) -> Option<InstanceFile> {
             None
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn on_tmpfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn on_tmpfs(_path: &Path) -> bool {
+    false
 }
 
 fn read_instance_file(path: &Path) -> Result<InstanceFile, FileError> {

@@ -132,6 +132,20 @@ impl FilePlugin {
     fn watch(&self) {
         watch::ensure(&self.folder);
     }
+
+    /// Runs `work` on the folder: on tokio's blocking pool, or right here when the folder is in
+    /// memory (tmpfs), where file operations take microseconds and never wait for a disk, and
+    /// handing them to another thread would cost more than doing them.
+    async fn on_folder<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Folder) -> T + Send + 'static,
+    ) -> Result<T, crate::blocking::TaskFailed> {
+        if self.folder.in_memory() {
+            return Ok(work(&self.folder));
+        }
+        let folder = Arc::clone(&self.folder);
+        blocking(move || work(&folder)).await
+    }
 }
 
 #[async_trait]
@@ -147,26 +161,25 @@ impl InstancePlugin for FilePlugin {
     }
 
     async fn provision(&self, spec: Spec) -> infrakit_spi::Result<InstanceId> {
-        let folder = Arc::clone(&self.folder);
-        let id = blocking(move || folder.provision(spec)).await??;
+        let id = self.on_folder(move |folder| folder.provision(spec)).await??;
         self.watch();
         Ok(id)
     }
 
     async fn label(&self, id: &InstanceId, labels: &Tags) -> infrakit_spi::Result<()> {
-        let (folder, id, labels) = (Arc::clone(&self.folder), id.clone(), labels.clone());
-        Ok(blocking(move || folder.label(&id, &labels)).await??)
+        let (id, labels) = (id.clone(), labels.clone());
+        Ok(self.on_folder(move |folder| folder.label(&id, &labels)).await??)
     }
 
     async fn destroy(&self, id: &InstanceId, _context: DestroyContext) -> infrakit_spi::Result<()> {
-        let (folder, id) = (Arc::clone(&self.folder), id.clone());
-        Ok(blocking(move || folder.destroy(&id)).await??)
+        let id = id.clone();
+        Ok(self.on_folder(move |folder| folder.destroy(&id)).await??)
     }
 
     async fn describe_instances(&self, tags: &Tags, properties: bool) -> infrakit_spi::Result<Vec<Description>> {
         self.watch();
-        let (folder, tags) = (Arc::clone(&self.folder), tags.clone());
-        Ok(blocking(move || folder.describe(&tags, properties)).await??)
+        let tags = tags.clone();
+        Ok(self.on_folder(move |folder| folder.describe(&tags, properties)).await??)
     }
 
     fn changes(&self) -> Option<ChangeStream> {

@@ -33,9 +33,11 @@ mod imp {
     pub(super) fn start(folder: &Arc<Folder>) {
         let watch = || -> io::Result<Inotify> {
             let inotify = Inotify::init(InitFlags::IN_CLOEXEC)?;
+            // Not IN_MODIFY: a file edited in place is read again once its writer closes it, and
+            // every event wakes this thread. The plugin's own writes land by a rename from its
+            // scratch folder, which none of these report.
             let mask = AddWatchFlags::IN_DELETE
                 | AddWatchFlags::IN_MOVED_FROM
-                | AddWatchFlags::IN_MODIFY
                 | AddWatchFlags::IN_CLOSE_WRITE
                 | AddWatchFlags::IN_DELETE_SELF
                 | AddWatchFlags::IN_MOVE_SELF;
