@@ -139,6 +139,7 @@ impl GroupController {
             max_parallel: options.max_parallel,
             clock: WallClock::new(),
             authority: options.authority,
+            listings: Default::default(),
         };
         Self {
             inner: Arc::new(Inner {

@@ -11,6 +11,7 @@
 //! - [`controller`]: the plugin: the Group methods, rollout control, options, events.
 //! - [`task`]: one task per group, the only writer of its memory.
 //! - [`listen`]: changes an instance plugin pushes, which ask for a pass before the poll.
+//! - [`listing`]: one listing of a plugin shared by the periodic passes of the groups on it.
 //! - [`target`]: a committed spec, parsed and resolved to its plugins: its config and allocation.
 //! - [`observe`]: one look at a group.
 //! - [`decide`]: the decision, pure and synchronous.
@@ -37,6 +38,7 @@ pub mod explain;
 pub mod forecast;
 pub mod journal;
 pub mod listen;
+pub mod listing;
 pub mod memory;
 pub mod model;
 pub mod observe;

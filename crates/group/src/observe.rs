@@ -1,10 +1,10 @@
-//! One look at a group: its members from the instance plugin, each member's health from the
-//! flavor. Reads only; an unreachable instance plugin fails the pass, a failing health check
-//! counts as `Unknown` (as in the original).
+//! One look at a group's health: each listed member's health from the flavor (the listing is
+//! [`crate::listing`]'s). Reads only; a failing health check counts as `Unknown` (as in the
+//! original).
 
 use futures::StreamExt;
-use infrakit_spi::Result;
 use infrakit_spi::flavor::Health;
+use infrakit_spi::instance::Description;
 
 use crate::model::{Member, Observed};
 use crate::target::Config;
@@ -13,9 +13,8 @@ use crate::target::Config;
 /// a remote flavor, few enough not to flood it.
 pub const HEALTH_CHECK_CONCURRENCY: usize = 32;
 
-/// Lists a group's members and asks the flavor about each.
-pub async fn observe(config: &Config) -> Result<Observed> {
-    let descriptions = config.list().await?;
+/// Asks the flavor about each of a group's members, as listed.
+pub async fn observe(config: &Config, descriptions: Vec<Description>) -> Observed {
     let properties = config.flavor_properties();
     let flavor = &config.flavor;
     // Boxed futures built up front keep the stream's type free of closure lifetimes, which the
@@ -27,5 +26,5 @@ pub async fn observe(config: &Config) -> Result<Observed> {
         .collect()
         .await;
     let members = descriptions.into_iter().zip(healths).map(|(d, h)| Member::new(d, h)).collect();
-    Ok(Observed { members })
+    Observed { members }
 }

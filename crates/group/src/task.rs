@@ -31,6 +31,7 @@ use crate::events::{EventLog, GroupEvent, WallClock};
 use crate::execute::{Executor, Outcome};
 use crate::journal::{FailedSpec, Journal, JournalEntry};
 use crate::listen::Listener;
+use crate::listing::{Freshness, Listings};
 use crate::memory::{DestroyProgress, Destroying, Memory, Progress};
 use crate::model::Desired;
 use crate::observe::observe;
@@ -59,6 +60,8 @@ pub struct Context {
     pub clock: WallClock,
     /// Whether passes may act now.
     pub authority: Arc<dyn Authority>,
+    /// Listings shared by the periodic passes of groups on one plugin.
+    pub listings: Listings,
 }
 
 /// A request to a group's task.
@@ -176,6 +179,10 @@ pub struct GroupTask {
     retirees: Vec<oneshot::Sender<Result<()>>>,
     /// Set when the group's destroy finished: the task ends.
     retired: bool,
+    /// When the listing the last pass used returned: a shared listing must be newer.
+    last_listing: Option<Instant>,
+    /// The instance plugin whose shared listings this group counts in.
+    joined: Option<Arc<Config>>,
 }
 
 /// A running group: how to reach its task.
@@ -215,28 +222,32 @@ impl GroupTask {
             promises: None,
             retirees: Vec::new(),
             retired: false,
+            last_listing: None,
+            joined: None,
         };
         Handle { commands, shared, task: tokio::spawn(task.run(receiver)) }
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.restore().await;
+        self.rejoin();
         let mut ticker = tokio::time::interval(self.context.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         while !self.retired {
             self.listener.follow(&self.target.config.instance);
             // Biased: commands first, then outcomes, then changes, then the tick, so a run is
             // reproducible.
-            let reconcile = tokio::select! {
+            let pass = tokio::select! {
                 biased;
                 command = commands.recv() => match command {
                     None => break,
                     Some(Command::Stop { reply }) => {
                         self.executor.abort();
+                        self.leave();
                         let _ = reply.send(());
                         return;
                     }
-                    Some(command) => self.handle(command).await,
+                    Some(command) => self.handle(command).await.then_some(Freshness::Fresh),
                 },
                 Some(outcome) = self.executor.next() => {
                     let progress = matches!(
@@ -249,24 +260,43 @@ impl GroupTask {
                     if self.executor.is_idle() {
                         let pass = self.batch_progressed && !self.batch_failed;
                         (self.batch_failed, self.batch_progressed) = (false, false);
-                        pass
+                        pass.then_some(Freshness::Fresh)
                     } else {
-                        false
+                        None
                     }
                 }
-                Some(ours) = self.listener.next(&self.id) => ours,
+                Some(ours) = self.listener.next(&self.id) => ours.then_some(Freshness::Fresh),
                 _ = ticker.tick() => {
                     self.listener.reopen();
-                    true
+                    let max_age = self.context.poll_interval;
+                    Some(Freshness::Shared { newer_than: self.last_listing, max_age })
                 }
             };
-            if reconcile {
-                self.reconcile().await;
+            if let Some(freshness) = pass {
+                self.reconcile(freshness).await;
                 // A pass just looked at everything: the next periodic one is a full interval away.
                 ticker.reset();
             }
         }
         self.executor.abort();
+        self.leave();
+    }
+
+    /// Counts this group in the shared listings of its current instance plugin.
+    fn rejoin(&mut self) {
+        let config = self.target.config.clone();
+        if self.joined.as_ref().is_some_and(|j| j.instance_spec.plugin == config.instance_spec.plugin) {
+            return;
+        }
+        self.leave();
+        self.context.listings.join(&config);
+        self.joined = Some(config);
+    }
+
+    fn leave(&mut self) {
+        if let Some(joined) = self.joined.take() {
+            self.context.listings.leave(&joined);
+        }
     }
 
     /// Reads what the last run of this group journaled.
@@ -337,6 +367,7 @@ impl GroupTask {
         self.configs.retain(|hash, _| named(hash));
         self.executor.set_limit(self.target.policy.max_parallel);
         self.shared.lock().target = self.target.clone();
+        self.rejoin();
     }
 
     /// Handles a command; returns whether to run a pass now.
@@ -362,7 +393,7 @@ impl GroupTask {
                     Some(control) => self.control(control),
                 };
                 if result.is_ok() && control.is_some() {
-                    self.reconcile().await;
+                    self.reconcile(Freshness::Fresh).await;
                 }
                 let _ = reply.send(result.map(|()| self.shared.lock().status.rollout.clone()));
                 false
@@ -539,14 +570,19 @@ impl GroupTask {
     }
 
     /// One pass: observe, decide, journal, execute; nothing while the controller may not act.
-    async fn reconcile(&mut self) {
+    /// `freshness` says whether the members may come from another group's listing of the plugin.
+    async fn reconcile(&mut self, freshness: Freshness) {
         let now = Instant::now();
         if !self.context.authority.may_act() {
             self.hold();
             return;
         }
-        let observed = match observe(&self.target.config).await {
-            Ok(observed) => observed,
+        let listing = self.context.listings.members(&self.target.config, freshness).await;
+        let observed = match listing {
+            Ok((members, listed)) => {
+                self.last_listing = Some(listed.completed);
+                observe(&self.target.config, members).await
+            }
             Err(e) => {
                 let message = format!("cannot list the members of group '{}': {e}", self.id);
                 if self.memory.last_error.as_ref() != Some(&message) {

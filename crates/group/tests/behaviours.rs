@@ -766,3 +766,28 @@ async fn a_destroy_interrupted_by_a_restart_is_finished_from_the_journal() {
     // The name is free again.
     assert_eq!(c.commit_group(v1, false).await.unwrap(), "Managing 5 instances");
 }
+
+#[tokio::test(start_paused = true)]
+async fn groups_on_one_plugin_share_its_listing_between_periodic_passes() {
+    let cloud = Cloud::default();
+    let c = cloud.controller(POLL);
+    let groups: Vec<String> = (0..10).map(|n| format!("g{n}")).collect();
+    for group in &groups {
+        c.commit_group(spec(group, 2, "v1"), false).await.unwrap();
+    }
+    for group in &groups {
+        until(&c, group, POLL, 10, |d| d.converged && d.instances.len() == 2).await;
+    }
+    let before = cloud.describes();
+    polls(POLL, 10).await;
+    let calls = cloud.describes() - before;
+    assert!(calls <= 2 * 10, "10 groups over 10 polls listed the plugin {calls} times (100 without sharing)");
+    assert!(calls >= 10, "at least one listing a poll: {calls}");
+
+    // Sharing never hides a death: a member killed is replaced, and nothing else is touched.
+    let victim = cloud.live()[0].clone();
+    cloud.kill(victim.id.as_str());
+    polls(POLL, 3).await;
+    assert_eq!(cloud.count(), 20);
+    assert_eq!(cloud.provisions(), 21);
+}

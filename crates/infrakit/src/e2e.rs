@@ -79,6 +79,9 @@ pub async fn run(e2e: E2e) -> Result<()> {
             bench.steady(1_000, poll).await?;
         }
     }
+    if wanted("groups") {
+        bench.many_groups(100, 10, Duration::from_secs(1)).await?;
+    }
     if wanted("heal") {
         bench.heal_files().await?;
         bench.heal_processes().await?;
@@ -258,6 +261,32 @@ impl Bench {
             "steady {size} (file, {poll_text} poll): {percent:.2}% of a core, {:.0} MiB resident ({:.0} MiB peak), \
              {} threads   (target < 1% at 1 s, <= 40 MiB, <= 16 threads)",
             usage.rss_mib, usage.peak_mib, usage.threads,
+        );
+        Ok(())
+    }
+
+    /// Many small groups on one file plugin left alone: what listing them costs per poll.
+    async fn many_groups(&self, groups: usize, size: u64, poll: Duration) -> Result<()> {
+        let poll_text = format!("{}ms", poll.as_millis());
+        let server = self.server(
+            &["group", "file:instance-file", "vanilla:flavor-vanilla"],
+            &["group-stateless", "instance-file", "flavor-vanilla"],
+            &[("INFRAKIT_GROUP_POLL_INTERVAL", &poll_text)],
+        )?;
+        let client = server.groups("group-stateless")?;
+        for n in 0..groups {
+            client.commit_group(group_spec(&format!("g{n}"), size), false).await?;
+        }
+        server.wait_files(groups * size as usize)?;
+        tokio::time::sleep(poll * 3).await;
+        let before = server.usage()?;
+        tokio::time::sleep(STEADY_WINDOW).await;
+        let usage = server.usage()?;
+        let percent = (usage.cpu - before.cpu).as_secs_f64() / STEADY_WINDOW.as_secs_f64() * 100.0;
+        println!(
+            "steady, {groups} groups x {size} on one file plugin ({poll_text} poll): {percent:.2}% of a core, \
+             {:.0} MiB resident, {} threads",
+            usage.rss_mib, usage.threads,
         );
         Ok(())
     }

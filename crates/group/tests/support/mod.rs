@@ -65,6 +65,7 @@ struct Backend {
     attempts: Vec<Instant>,
     provisioning: usize,
     most_provisioning: usize,
+    describes: usize,
     most_existing: usize,
     fewest_healthy: Option<usize>,
     fail_rate: Option<(u32, u64)>,
@@ -279,6 +280,11 @@ impl Cloud {
         b.most_provisioning = 0;
     }
 
+    /// `DescribeInstances` calls so far.
+    pub fn describes(&self) -> usize {
+        self.backend().describes
+    }
+
     /// The most provisions that ran at once.
     pub fn most_provisioning(&self) -> usize {
         self.backend().most_provisioning
@@ -425,6 +431,7 @@ impl InstancePlugin for Cloud {
     async fn describe_instances(&self, tags: &Tags, _properties: bool) -> Result<Vec<Description>> {
         let now = Instant::now();
         let mut b = self.backend();
+        b.describes += 1;
         b.instances.retain(|_, s| s.gone_at.is_none_or(|g| g > now));
         Ok(b.instances
             .values()

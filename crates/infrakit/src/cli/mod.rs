@@ -191,7 +191,7 @@ pub enum BenchCommand {
     /// member removed out of band is replaced (takes a few minutes).
     E2e {
         /// Only the scenarios whose name contains this (converge, provision, describe, steady,
-        /// heal).
+        /// groups, heal).
         #[arg(long)]
         only: Option<String>,
         /// Runs of each throughput and convergence scenario.
