@@ -154,9 +154,13 @@ fn start_manager(home: &Home, endpoints: &str, instances: &Path) -> Reaped {
     child
 }
 
+/// The file plugin's instance files in `dir` (beside its hidden scratch folder).
 fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("instance-"))
+        .collect();
     names.sort();
     names
 }

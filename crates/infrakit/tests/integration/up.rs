@@ -93,7 +93,10 @@ impl Sampler {
         let (p, d) = (peak.clone(), done.clone());
         let thread = std::thread::spawn(move || {
             while !d.load(Ordering::Relaxed) {
-                let count = std::fs::read_dir(&dir).map(|entries| entries.count()).unwrap_or(0);
+                let count = std::fs::read_dir(&dir).map_or(0, |entries| {
+                    let names = entries.filter_map(|e| e.ok()?.file_name().into_string().ok());
+                    names.filter(|name| name.starts_with("instance-")).count()
+                });
                 p.fetch_max(count, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(5));
             }
