@@ -139,14 +139,19 @@ impl Bench {
         Ok(server)
     }
 
+    /// The group controller with the file plugin and the vanilla flavor, polling every `poll`.
+    fn group_server(&self, poll: &str) -> Result<Server> {
+        self.server(
+            &["group", "file:instance-file", "vanilla:flavor-vanilla"],
+            &["group-stateless", "instance-file", "flavor-vanilla"],
+            &[("INFRAKIT_GROUP_POLL_INTERVAL", poll)],
+        )
+    }
+
     /// Converges a group from zero through `group-stateless`, file instances, vanilla flavor.
     async fn converge(&self, size: u64, poll: Duration) -> Result<()> {
         let poll_text = format!("{}ms", poll.as_millis());
-        let server = self.server(
-            &["group", "file:instance-file", "vanilla:flavor-vanilla"],
-            &["group-stateless", "instance-file", "flavor-vanilla"],
-            &[("INFRAKIT_GROUP_POLL_INTERVAL", &poll_text)],
-        )?;
+        let server = self.group_server(&poll_text)?;
         let groups = server.groups("group-stateless")?;
         let before = server.usage()?;
         let started = Instant::now();
@@ -238,11 +243,7 @@ impl Bench {
     /// A converged group of `size` left alone: the server's CPU, memory and threads.
     async fn steady(&self, size: u64, poll: Duration) -> Result<()> {
         let poll_text = format!("{}ms", poll.as_millis());
-        let server = self.server(
-            &["group", "file:instance-file", "vanilla:flavor-vanilla"],
-            &["group-stateless", "instance-file", "flavor-vanilla"],
-            &[("INFRAKIT_GROUP_POLL_INTERVAL", &poll_text)],
-        )?;
+        let server = self.group_server(&poll_text)?;
         let groups = server.groups("group-stateless")?;
         groups.commit_group(group_spec("bench", size), false).await?;
         server.wait_files(size as usize)?;
@@ -268,11 +269,7 @@ impl Bench {
     /// Many small groups on one file plugin left alone: what listing them costs per poll.
     async fn many_groups(&self, groups: usize, size: u64, poll: Duration) -> Result<()> {
         let poll_text = format!("{}ms", poll.as_millis());
-        let server = self.server(
-            &["group", "file:instance-file", "vanilla:flavor-vanilla"],
-            &["group-stateless", "instance-file", "flavor-vanilla"],
-            &[("INFRAKIT_GROUP_POLL_INTERVAL", &poll_text)],
-        )?;
+        let server = self.group_server(&poll_text)?;
         let client = server.groups("group-stateless")?;
         for n in 0..groups {
             client.commit_group(group_spec(&format!("g{n}"), size), false).await?;
@@ -294,31 +291,16 @@ impl Bench {
     /// A file member removed out of band: how long until its replacement exists, with a poll
     /// interval far longer than that (so only a pushed change can heal it quickly).
     async fn heal_files(&self) -> Result<()> {
-        let server = self.server(
-            &["group", "file:instance-file", "vanilla:flavor-vanilla"],
-            &["group-stateless", "instance-file", "flavor-vanilla"],
-            &[("INFRAKIT_GROUP_POLL_INTERVAL", "10s")],
-        )?;
+        let server = self.group_server("10s")?;
         let groups = server.groups("group-stateless")?;
         groups.commit_group(group_spec("bench", HEAL_GROUP as u64), false).await?;
         server.wait_files(HEAL_GROUP)?;
-        tokio::time::sleep(CRASH_LOOP_AGE).await;
-        let mut heals = Vec::new();
-        for _ in 0..HEAL_TRIALS {
+        let remove = || {
             let victim = server.oldest_file()?.context("no member file")?;
-            let started = Instant::now();
             std::fs::remove_file(server.files.join(&victim))?;
-            loop {
-                let names = server.file_names()?;
-                if names.len() == HEAL_GROUP && !names.contains(&victim) {
-                    break;
-                }
-                ensure!(started.elapsed() < DEADLINE, "the removed member was not replaced");
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            heals.push(started.elapsed());
-            tokio::time::sleep(CRASH_LOOP_AGE / HEAL_GROUP as u32).await;
-        }
+            Ok(victim)
+        };
+        let mut heals = heal_trials(remove, || server.file_names()).await?;
         print_heals("file member removed (10 s poll, 10 members)", &mut heals);
         Ok(())
     }
@@ -346,25 +328,14 @@ impl Bench {
             ensure!(started.elapsed() < DEADLINE, "the processes did not start");
             std::thread::sleep(WATCH_INTERVAL);
         }
-        tokio::time::sleep(CRASH_LOOP_AGE).await;
-        let mut heals = Vec::new();
-        for _ in 0..HEAL_TRIALS {
+        let kill = || {
             // The oldest: the smallest start time, with the pid breaking ties.
             let victim = processes(&marker).into_iter().min_by_key(|pid| (started_at(*pid), *pid));
             let victim = victim.context("no member process")?;
-            let started = Instant::now();
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL)?;
-            loop {
-                let now = processes(&marker);
-                if now.len() == HEAL_GROUP && !now.contains(&victim) {
-                    break;
-                }
-                ensure!(started.elapsed() < DEADLINE, "the killed member was not replaced");
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            heals.push(started.elapsed());
-            tokio::time::sleep(CRASH_LOOP_AGE / HEAL_GROUP as u32).await;
-        }
+            Ok(victim)
+        };
+        let mut heals = heal_trials(kill, || Ok(processes(&marker))).await?;
         print_heals("process member killed (10 s poll, 10 members)", &mut heals);
         groups.destroy_group(&GroupId::from("sleepers")).await?;
         Ok(())
@@ -476,6 +447,32 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Once every member is older than the crash-loop window, [`HEAL_TRIALS`] times: removes the
+/// oldest member with `kill`, which returns it, and times how long until `members` lists a
+/// whole group without it.
+async fn heal_trials<T: PartialEq>(
+    mut kill: impl FnMut() -> Result<T>,
+    mut members: impl FnMut() -> Result<Vec<T>>,
+) -> Result<Vec<Duration>> {
+    tokio::time::sleep(CRASH_LOOP_AGE).await;
+    let mut heals = Vec::new();
+    for _ in 0..HEAL_TRIALS {
+        let started = Instant::now();
+        let victim = kill()?;
+        loop {
+            let now = members()?;
+            if now.len() == HEAL_GROUP && !now.contains(&victim) {
+                break;
+            }
+            ensure!(started.elapsed() < DEADLINE, "the removed member was not replaced");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        heals.push(started.elapsed());
+        tokio::time::sleep(CRASH_LOOP_AGE / HEAL_GROUP as u32).await;
+    }
+    Ok(heals)
 }
 
 /// A group of `size` file instances with the vanilla flavor.
