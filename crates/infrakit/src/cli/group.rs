@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::remote::{MANAGER, Remote};
 use super::{GroupCommand, RolloutCommand};
-use crate::input::read_document;
+use crate::input::{Vars, parse_document, read_rendered};
 use crate::kinds::Kind;
 use crate::output::{Format, Table, print, tags_cell};
 
@@ -35,8 +35,8 @@ pub async fn run(
     let client = remote.client_for(name.lookup())?;
     let groups = GroupClient::new(client.clone(), &name);
     match command {
-        GroupCommand::Commit { file, pretend } => {
-            let spec = read_group_spec(&file)?;
+        GroupCommand::Commit { file, pretend, vars } => {
+            let spec = read_group_spec(&file, &vars)?;
             let id = spec.id.clone();
             let details = groups.commit_group(spec.clone(), pretend).await?;
             if pretend {
@@ -146,8 +146,9 @@ fn default_plugin(dir: &Path) -> Result<&'static str> {
 
 /// Reads a group spec in the original's legacy form `{ID, Properties}` or its newer form
 /// `{kind: group, metadata: {name}, properties}`.
-pub fn read_group_spec(file: &Path) -> Result<GroupSpec> {
-    let document: Value = read_document(file)?;
+pub fn read_group_spec(file: &Path, vars: &Vars) -> Result<GroupSpec> {
+    let (name, text) = read_rendered(file, vars)?;
+    let document: Value = parse_document(&name, &text)?;
     group_spec_from(document).with_context(|| format!("{} is not a group spec", file.display()))
 }
 

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::input::Vars;
 use crate::manager::{self, StoreChoice};
 use crate::output::Format;
 
@@ -86,6 +87,8 @@ pub enum Command {
     Up {
         file: PathBuf,
         #[command(flatten)]
+        vars: Vars,
+        #[command(flatten)]
         store: StoreArgs,
         /// Serve every plugin over HTTP on this TCP address (e.g. `127.0.0.1:24864`), with the
         /// bearer token of $INFRAKIT_HOME/token (or $INFRAKIT_TOKEN); followers forward to the
@@ -103,7 +106,19 @@ pub enum Command {
     /// Show what `up FILE` would change, and change nothing: the difference from the stored
     /// specs field by field, instances to create, destroy and roll, batches, the peak instance
     /// count and an estimated duration. Exit status: 0 no change, 2 changes, 1 error.
-    Plan { file: PathBuf },
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        vars: Vars,
+    },
+
+    /// Render a template (a file, `file://PATH` or `str://TEXT`) with the variables given and
+    /// print it: the original's templates, with its functions.
+    Template {
+        url: String,
+        #[command(flatten)]
+        vars: Vars,
+    },
 
     /// List the stored versions of a group's spec (the manager keeps every commit).
     History { group: String },
@@ -214,6 +229,8 @@ pub enum GroupCommand {
         /// Only say what would be done.
         #[arg(long)]
         pretend: bool,
+        #[command(flatten)]
+        vars: Vars,
     },
     /// List the managed groups with their phase and counts.
     Ls {
@@ -384,12 +401,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance { name, command } => instance::run(&name, command, &remote, cli.output).await,
         Command::Flavor { name, command } => flavor::run(&name, command, &remote, cli.output).await,
         Command::Group { plugin, command } => group::run(plugin, command, &remote, cli.output).await,
-        Command::Up { file, store, listen, tls_cert, tls_key } => {
+        Command::Up { file, vars, store, listen, tls_cert, tls_key } => {
             let store = store.choice()?;
             let tls = infrakit_remote::TlsFiles::new(tls_cert, tls_key)?;
-            up::run(&file, &store, listen.as_deref(), tls.as_ref()).await
+            up::run(&file, &vars, &store, listen.as_deref(), tls.as_ref()).await
         }
-        Command::Plan { file } => plan::run(&file, &remote).await,
+        Command::Plan { file, vars } => plan::run(&file, &vars, &remote).await,
+        Command::Template { url, vars } => {
+            let engine = infrakit_template::Engine::new(vars.vars);
+            print!("{}", engine.render_url(&url, &serde_json::json!({}))?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::History { group } => history::history(&group, &remote, cli.output).await,
         Command::Diff { group, from, to } => history::show_diff(&group, &remote, from, to).await,
         Command::Rollback { group, to } => history::rollback(&group, &remote, to).await,

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::remote::{MANAGER, Remote};
 use super::up::read_stack;
+use crate::input::Vars;
 use infrakit_spi::home::home;
 
 /// The exit status when the plan changes something.
@@ -38,8 +39,8 @@ struct Current {
     controller: Option<std::sync::Arc<dyn GroupPlugin>>,
 }
 
-pub async fn run(file: &Path, remote: &Remote) -> Result<ExitCode> {
-    let specs = read_stack(file)?;
+pub async fn run(file: &Path, vars: &Vars, remote: &Remote) -> Result<ExitCode> {
+    let specs = read_stack(file, vars)?;
     let current = current(remote).await?;
     let poll = infrakit_group::Options::from_env().context("invalid group controller settings")?.poll_interval;
     let mut changed = false;

@@ -26,7 +26,7 @@ use tracing::info;
 use super::group::group_spec_from;
 use super::plugin::{serve_objects, shutdown_signal};
 use super::remote::MANAGER;
-use crate::input::parse_document;
+use crate::input::{Vars, parse_document, read_rendered};
 use crate::kinds::Kind;
 use crate::manager::StoreChoice;
 use crate::registry::Registry;
@@ -38,9 +38,8 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 /// Reads the groups of an `up` file: one group spec, or a list of them; each `{ID, Properties}`,
 /// `{kind: group, metadata, properties}`, or the original's `{Plugin, Properties: {ID, ...}}`.
 /// Every spec is validated here, so bad input changes nothing.
-pub fn read_stack(file: &Path) -> Result<Vec<GroupSpec>> {
-    let name = file.display().to_string();
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
+pub fn read_stack(file: &Path, vars: &Vars) -> Result<Vec<GroupSpec>> {
+    let (name, text) = read_rendered(file, vars)?;
     let document: Value = parse_document(&name, &text)?;
     let (entries, list) = match document {
         Value::Array(entries) => (entries, true),
@@ -115,8 +114,14 @@ pub fn referenced_plugins(specs: &[GroupSpec]) -> BTreeSet<String> {
     names
 }
 
-pub async fn run(file: &Path, store: &StoreChoice, listen: Option<&str>, tls: Option<&TlsFiles>) -> Result<ExitCode> {
-    let specs = read_stack(file)?;
+pub async fn run(
+    file: &Path,
+    vars: &Vars,
+    store: &StoreChoice,
+    listen: Option<&str>,
+    tls: Option<&TlsFiles>,
+) -> Result<ExitCode> {
+    let specs = read_stack(file, vars)?;
     let dir = plugins_dir();
     let running = discovery::list(&dir).unwrap_or_default();
     let mut plugins = Vec::new();

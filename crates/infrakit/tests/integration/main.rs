@@ -11,5 +11,6 @@ mod keyed;
 mod plugins;
 mod reap;
 mod remote;
+mod template;
 mod up;
 mod util;
