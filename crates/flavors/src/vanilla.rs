@@ -6,9 +6,12 @@
 //! Attachments: [{ID: vol1, Type: ebs}]
 //! ```
 //!
-//! `InitScriptTemplateURL` reads a script from a `file://` URL, a plain path or a `str://`
-//! literal. The original renders it as a Go template; a script that contains template actions
-//! (`{{`) is refused with a clear message until templating exists, rather than run half-rendered.
+//! `InitScriptTemplateURL` is a template (a `file://` URL, a plain path or a `str://` literal),
+//! rendered for each instance as the original renders it, with the template functions
+//! (`infrakit-template`). The original renders it with no data; here its dot is the instance
+//! being prepared, `{{ .LogicalID }}`, `{{ .Group }}`, `{{ .Index }}` (its sequence number) and
+//! `{{ .Tags }}`, so templates written for the original render the same. `Init` lines are
+//! passed on as they are, as the original does: a shell line may hold `{{ }}` of its own.
 
 use std::collections::BTreeMap;
 
@@ -43,35 +46,28 @@ impl Properties {
         Ok(parsed)
     }
 
-    /// The init lines this flavor adds, reading the script URL if one is given.
-    fn init_lines(&self) -> Result<Vec<String>> {
+    /// The init lines this flavor adds for an instance: the rendered script when a template
+    /// URL is given, else the `Init` lines.
+    fn init_lines(&self, instance: &serde_json::Value) -> Result<Vec<String>> {
         if self.init_script_template_url.is_empty() {
             return Ok(self.init.clone());
         }
-        Ok(vec![read_script(&self.init_script_template_url)?])
+        let url = &self.init_script_template_url;
+        let script = infrakit_template::Engine::default()
+            .render_url(url, instance)
+            .map_err(|e| Error::invalid(format!("InitScriptTemplateURL {url}: {e}")))?;
+        Ok(vec![script])
     }
 }
 
-fn read_script(url: &str) -> Result<String> {
-    let script = match url.strip_prefix("str://") {
-        Some(literal) => literal.to_owned(),
-        None => {
-            let path = url.strip_prefix("file://").unwrap_or(url);
-            if path.contains("://") {
-                return Err(Error::invalid(format!(
-                    "InitScriptTemplateURL {url}: only file:// URLs, plain paths and str:// literals are supported"
-                )));
-            }
-            std::fs::read_to_string(path)
-                .map_err(|e| Error::invalid(format!("InitScriptTemplateURL {url}: cannot read {path}: {e}")))?
-        }
-    };
-    if script.contains("{{") {
-        return Err(Error::invalid(format!(
-            "InitScriptTemplateURL {url}: the script contains template actions ({{{{ ... }}}}), and templates are not supported yet"
-        )));
-    }
-    Ok(script)
+/// What a script template sees of the instance being prepared.
+fn instance_context(spec: &Spec, index: &Index) -> serde_json::Value {
+    serde_json::json!({
+        "LogicalID": spec.logical_id,
+        "Group": index.group,
+        "Index": index.sequence,
+        "Tags": spec.tags,
+    })
 }
 
 /// The vanilla flavor. Stateless: everything comes in the properties of each call.
@@ -80,8 +76,10 @@ pub struct Vanilla;
 
 #[async_trait]
 impl FlavorPlugin for Vanilla {
+    /// Renders the script template once, as the original does, so a broken one is refused at
+    /// commit rather than at the first provision.
     async fn validate(&self, properties: Option<&Value>, _allocation: &AllocationMethod) -> Result<()> {
-        Properties::parse(properties)?.init_lines().map(drop)
+        Properties::parse(properties)?.init_lines(&instance_context(&Spec::default(), &Index::default())).map(drop)
     }
 
     async fn prepare(
@@ -89,14 +87,15 @@ impl FlavorPlugin for Vanilla {
         properties: Option<&Value>,
         mut spec: Spec,
         _allocation: &AllocationMethod,
-        _index: &Index,
+        index: &Index,
     ) -> Result<Spec> {
         let properties = Properties::parse(properties)?;
+        let script = properties.init_lines(&instance_context(&spec, index))?;
         let mut lines = Vec::new();
         if !spec.init.is_empty() {
             lines.push(std::mem::take(&mut spec.init));
         }
-        lines.extend(properties.init_lines()?);
+        lines.extend(script);
         spec.init = lines.join("\n");
         spec.tags.extend(properties.tags);
         spec.attachments.extend(properties.attachments);
@@ -148,15 +147,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn script_url_reads_files_and_refuses_templates() {
+    async fn the_script_template_renders_per_instance() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("init.sh");
-        std::fs::write(&path, "echo from file").unwrap();
+        std::fs::write(
+            &path,
+            r#"echo {{ .Group }}/{{ .Index }} {{ .LogicalID | default "cattle" }} {{ include "more.sh" }}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("more.sh"), "and more").unwrap();
         let url = format!("file://{}", path.display());
-        let out = prepare(json!({"InitScriptTemplateURL": url}), Spec::default()).await.unwrap();
-        assert_eq!(out.init, "echo from file");
-        let err = prepare(json!({"InitScriptTemplateURL": "str://echo {{ .ID }}"}), Spec::default()).await;
-        assert!(err.unwrap_err().to_string().contains("templates are not supported yet"));
+        let spec = Spec { logical_id: Some("db-1".into()), ..Spec::default() };
+        let index = Index { group: "db".into(), sequence: 2 };
+        let properties = json!({"InitScriptTemplateURL": url});
+        let out = Vanilla.prepare(Some(&properties), spec, &AllocationMethod::default(), &index).await.unwrap();
+        assert_eq!(out.init, "echo db/2 db-1 and more");
+        let plain = prepare(json!({"Init": ["docker ps --format '{{.ID}}'"]}), Spec::default()).await.unwrap();
+        assert_eq!(plain.init, "docker ps --format '{{.ID}}'", "Init lines are passed on as they are");
+        let broken = json!({"InitScriptTemplateURL": "str://echo {{ if }}"});
+        let err = Vanilla.validate(Some(&broken), &AllocationMethod::default()).await.unwrap_err().to_string();
+        assert!(err.contains("InitScriptTemplateURL") && err.contains(":1:"), "{err}");
         let err = prepare(json!({"InitScriptTemplateURL": "https://example.invalid/x"}), Spec::default()).await;
         assert!(matches!(err, Err(Error::Invalid(_))));
     }
