@@ -11,8 +11,9 @@ use infrakit_spi::types::PluginName;
 use serde_json::Value;
 
 use super::remote::{MANAGER, Remote};
+use super::rendered::{Vars, read_rendered};
 use super::{GroupCommand, RolloutCommand};
-use crate::input::{Vars, parse_document, read_rendered};
+use crate::input::parse_document;
 use crate::kinds::Kind;
 use crate::output::{Format, Table, print, tags_cell};
 

@@ -8,6 +8,7 @@ mod instance;
 mod plan;
 mod plugin;
 mod remote;
+mod rendered;
 mod up;
 
 use std::path::PathBuf;
@@ -16,9 +17,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::input::Vars;
 use crate::manager::{self, StoreChoice};
 use crate::output::Format;
+use rendered::Vars;
 
 /// Keep infrastructure in the state its owner declared.
 ///

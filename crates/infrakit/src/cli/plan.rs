@@ -26,8 +26,8 @@ use infrakit_spi::time::parse_rfc3339;
 use serde_json::Value;
 
 use super::remote::{MANAGER, Remote};
+use super::rendered::Vars;
 use super::up::read_stack;
-use crate::input::Vars;
 use infrakit_spi::home::home;
 
 /// The exit status when the plan changes something.
