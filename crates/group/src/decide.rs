@@ -235,6 +235,13 @@ impl<'a> Pass<'a> {
             (true, DestroyProgress::Requested) => true,
             (true, _) => now.duration_since(d.since) < DESTROY_VISIBILITY_TIMEOUT,
         });
+        // The listing is the truth about which pet an instance being destroyed is: the slot it
+        // holds stays occupied until it is gone.
+        for (id, destroying) in &mut self.next.destroys {
+            if let Some(member) = listed.get(id) {
+                destroying.logical_id.clone_from(&member.logical_id);
+            }
+        }
         let gate = self.d.policy.gate;
         for m in &observed.members {
             let track = self.next.tracks.entry(m.id().clone()).or_insert_with(|| {

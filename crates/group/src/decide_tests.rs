@@ -565,3 +565,21 @@ fn a_retiring_group_waits_for_its_provisions_in_flight() {
     let plan = decide(&d, &listed(&made), plan.next, now + Duration::from_secs(1));
     assert_eq!(destroyed(&plan).len(), 1, "destroyed once listed");
 }
+
+#[test]
+fn a_pet_being_destroyed_holds_the_slot_the_listing_gives_it() {
+    let d = pets(&["a", "b"]);
+    let now = Instant::now();
+    let mut m = memory();
+    // Recorded under another logical ID than the one the listing now shows.
+    let destroying = Destroying {
+        since: now,
+        reason: DestroyReason::Terminate,
+        progress: DestroyProgress::Requested,
+        logical_id: Some("b".into()),
+    };
+    m.destroys.insert("x".into(), destroying);
+    let o = listed(&[pet("x", "a", NEW, Health::Healthy), pet("y", "b", NEW, Health::Healthy)]);
+    let plan = decide(&d, &o, m, now);
+    assert!(provisions(&plan).is_empty(), "'a' is held by the instance being destroyed: {:?}", plan.actions);
+}
