@@ -140,6 +140,7 @@ struct Saved {
     light: JournalEntry,
     stable: Option<ConfigHash>,
     failed: Option<Failed>,
+    retiring: bool,
 }
 
 /// A caller waiting for some destroys to return.
@@ -400,9 +401,12 @@ impl GroupTask {
             }
             Command::Retire { reply } => {
                 if !self.memory.retiring {
+                    let now = Instant::now();
                     self.memory.retiring = true;
                     self.shared.lock().retiring = true;
-                    self.emit(EventKind::Destroy, None, "destroying the group".to_owned(), Instant::now());
+                    // Journaled at once, before any destroy: from here a restart finishes it.
+                    self.journal(&mut Vec::new(), now).await;
+                    self.emit(EventKind::Destroy, None, "destroying the group".to_owned(), now);
                 }
                 self.retirees.push(reply);
                 true
@@ -679,6 +683,7 @@ impl GroupTask {
             light: JournalEntry::capture(&self.memory, None, None, None),
             stable: rollout.stable.clone(),
             failed: rollout.failed.clone(),
+            retiring: self.memory.retiring,
         };
         if self.saved.as_ref() == Some(&saved) {
             return;
