@@ -71,16 +71,6 @@ pub struct Listings {
     plugins: Mutex<HashMap<String, Plugin>>,
 }
 
-/// How a pass's members were listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listed {
-    /// When the listing returned: it shows nothing older than its start, and may show anything
-    /// up to this.
-    pub completed: Instant,
-    /// Whether it was another pass's listing.
-    pub shared: bool,
-}
-
 impl Listings {
     fn plugins(&self) -> MutexGuard<'_, HashMap<String, Plugin>> {
         // Entries are inserted, counted and replaced whole.
@@ -104,9 +94,10 @@ impl Listings {
         }
     }
 
-    /// The members of `config`'s group, as `freshness` allows.
-    pub async fn members(&self, config: &Config, freshness: Freshness) -> Result<(Vec<Description>, Listed)> {
-        let own = || async { Ok((config.list().await?, Listed { completed: Instant::now(), shared: false })) };
+    /// The members of `config`'s group, as `freshness` allows, and when the listing they come
+    /// from returned (it shows nothing older than its start, and may show anything up to this).
+    pub async fn members(&self, config: &Config, freshness: Freshness) -> Result<(Vec<Description>, Instant)> {
+        let own = || async { Ok((config.list().await?, Instant::now())) };
         let Freshness::Shared { newer_than, max_age } = freshness else { return own().await };
         let name = config.instance_spec.plugin.to_string();
         let usable = |snapshot: &Arc<Snapshot>| {
@@ -119,7 +110,7 @@ impl Listings {
         // Another pass may have fetched one while this one waited.
         let cached = self.plugins().get(&name).and_then(|p| p.snapshot.clone()).filter(usable);
         if let Some(snapshot) = cached {
-            return Ok((snapshot.take(&group), Listed { completed: snapshot.completed, shared: true }));
+            return Ok((snapshot.take(&group), snapshot.completed));
         }
         let started = Instant::now();
         let mut by_group: HashMap<String, Vec<Description>> = HashMap::new();
@@ -134,6 +125,6 @@ impl Listings {
             let by_group = Mutex::new(by_group);
             plugin.snapshot = Some(Arc::new(Snapshot { started, completed, by_group }));
         }
-        Ok((members, Listed { completed, shared: false }))
+        Ok((members, completed))
     }
 }

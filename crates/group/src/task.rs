@@ -583,8 +583,8 @@ impl GroupTask {
         }
         let listing = self.context.listings.members(&self.target.config, freshness).await;
         let observed = match listing {
-            Ok((members, listed)) => {
-                self.last_listing = Some(listed.completed);
+            Ok((members, completed)) => {
+                self.last_listing = Some(completed);
                 observe(&self.target.config, members).await
             }
             Err(e) => {
