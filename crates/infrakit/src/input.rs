@@ -10,15 +10,19 @@ use serde::de::DeserializeOwned;
 ///
 /// A parse error names the file, the line and the column.
 pub fn read_document<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let (name, text) = if path == Path::new("-") {
+    let (name, text) = read_text(path)?;
+    parse_document(&name, &text)
+}
+
+/// The name errors give `path` (`<stdin>` for `-`) and its text.
+pub fn read_text(path: &Path) -> Result<(String, String)> {
+    if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
-        ("<stdin>".to_owned(), text)
-    } else {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        (path.display().to_string(), text)
-    };
-    parse_document(&name, &text)
+        return Ok(("<stdin>".to_owned(), text));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((path.display().to_string(), text))
 }
 
 /// Parses `text` as JSON if it looks like JSON, else as YAML (a superset of JSON).

@@ -1,10 +1,9 @@
 //! Spec files are templates, as in the original: read one rendered with the command line's
 //! `--var NAME=VALUE` before it is parsed.
 
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// Template variables from the command line: `--var NAME=VALUE`, any number of times.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -24,14 +23,7 @@ fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
 /// The text of `path` (`-` for stdin) rendered as a template with `vars`: a file with no
 /// template action and no variables given is returned as it is.
 pub fn read_rendered(path: &Path, vars: &Vars) -> Result<(String, String)> {
-    let (name, text) = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
-        ("<stdin>".to_owned(), text)
-    } else {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        (path.display().to_string(), text)
-    };
+    let (name, text) = crate::input::read_text(path)?;
     if !text.contains("{{") && vars.vars.is_empty() {
         return Ok((name, text));
     }
