@@ -448,13 +448,18 @@ impl<'a> Pass<'a> {
             return self.waiting.push(message);
         }
         for member in restored {
-            let Some(destroying) = self.next.destroys.get_mut(member.id()) else { continue };
-            (destroying.since, destroying.progress) = (self.now, DestroyProgress::Requested);
-            let reason = destroying.reason;
-            self.actions.push(Action::Destroy { instance: member.description.clone(), reason, drain: true });
-            let message = format!("destroying {} again: restored from the journal", member.id());
-            self.note(EventKind::Destroy, Some(member.id().as_str()), message);
+            self.destroy_again(member);
         }
+    }
+
+    /// Sends again the destroy of `member` restored from the journal: it is in flight from now.
+    fn destroy_again(&mut self, member: &Member) {
+        let Some(destroying) = self.next.destroys.get_mut(member.id()) else { return };
+        (destroying.since, destroying.progress) = (self.now, DestroyProgress::Requested);
+        let reason = destroying.reason;
+        self.actions.push(Action::Destroy { instance: member.description.clone(), reason, drain: true });
+        let message = format!("destroying {} again: restored from the journal", member.id());
+        self.note(EventKind::Destroy, Some(member.id().as_str()), message);
     }
 
     /// Why the rollout has failed, if it has.
@@ -493,18 +498,12 @@ impl<'a> Pass<'a> {
             if self.is_self(m) && others_left {
                 continue;
             }
-            match self.next.destroys.get_mut(m.id()) {
+            match self.next.destroys.get(m.id()).map(|d| d.progress) {
                 None => {
                     let why = format!("destroying {}: the group is being destroyed", m.id());
                     self.destroy(m, DestroyReason::Terminate, true, EventKind::Destroy, why);
                 }
-                Some(destroying) if destroying.progress == DestroyProgress::Restored => {
-                    (destroying.since, destroying.progress) = (self.now, DestroyProgress::Requested);
-                    let reason = destroying.reason;
-                    self.actions.push(Action::Destroy { instance: m.description.clone(), reason, drain: true });
-                    let why = format!("destroying {} again: restored from the journal", m.id());
-                    self.note(EventKind::Destroy, Some(m.id().as_str()), why);
-                }
+                Some(DestroyProgress::Restored) => self.destroy_again(m),
                 Some(_) => {}
             }
         }
