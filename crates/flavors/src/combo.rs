@@ -149,7 +149,7 @@ mod tests {
         }
         fn flavor(&self, name: &PluginName) -> Result<Arc<dyn FlavorPlugin>> {
             match name.lookup() {
-                "vanilla" => Ok(Arc::new(Vanilla)),
+                "vanilla" => Ok(Arc::new(Vanilla::default())),
                 "unknown" => Ok(Arc::new(Judged(Health::Unknown))),
                 "sick" => Ok(Arc::new(Judged(Health::Unhealthy))),
                 _ => Err(Error::not_found(format!("no flavor plugin {name}"))),

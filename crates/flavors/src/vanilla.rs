@@ -6,12 +6,15 @@
 //! Attachments: [{ID: vol1, Type: ebs}]
 //! ```
 //!
-//! `InitScriptTemplateURL` is a template (a `file://` URL, a plain path or a `str://` literal),
-//! rendered for each instance as the original renders it, with the template functions
-//! (`infrakit-template`). The original renders it with no data; here its dot is the instance
-//! being prepared, `{{ .LogicalID }}`, `{{ .Group }}`, `{{ .Index }}` (its sequence number) and
-//! `{{ .Tags }}`, so templates written for the original render the same. `Init` lines are
-//! passed on as they are, as the original does: a shell line may hold `{{ }}` of its own.
+//! `InitScriptTemplateURL` is a template (a `file://` URL, a plain path, `http(s)://` or a
+//! `str://` literal), rendered for each instance with the template functions
+//! (`infrakit-template`); so is each `Init` line that holds an action (`{{`), the others are
+//! passed on untouched. The template's dot is the instance being prepared: `{{ .LogicalID }}`,
+//! `{{ .Group }}`, `{{ .Index }}` (its sequence number) and `{{ .Tags }}`. The original rendered
+//! the script with no data, so its templates render here the same.
+//!
+//! Rendering may read files or the network, so it runs on a blocking thread, off the async
+//! workers that serve the plugin's other calls.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +23,7 @@ use infrakit_spi::flavor::{FlavorPlugin, Health};
 use infrakit_spi::group::{AllocationMethod, Index};
 use infrakit_spi::instance::{Attachment, Description, Spec};
 use infrakit_spi::{Error, Result};
+use infrakit_template::Engine;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,17 +51,38 @@ impl Properties {
     }
 
     /// The init lines this flavor adds for an instance: the rendered script when a template
-    /// URL is given, else the `Init` lines.
-    fn init_lines(&self, instance: &serde_json::Value) -> Result<Vec<String>> {
-        if self.init_script_template_url.is_empty() {
-            return Ok(self.init.clone());
+    /// URL is given, else the `Init` lines, each rendered when it holds an action.
+    fn init_lines(&self, templates: &Engine, instance: &serde_json::Value) -> Result<Vec<String>> {
+        if !self.init_script_template_url.is_empty() {
+            let url = &self.init_script_template_url;
+            let script = templates
+                .render_url(url, instance)
+                .map_err(|e| Error::invalid(format!("InitScriptTemplateURL {url}: {e}")))?;
+            return Ok(vec![script]);
         }
-        let url = &self.init_script_template_url;
-        let script = infrakit_template::Engine::default()
-            .render_url(url, instance)
-            .map_err(|e| Error::invalid(format!("InitScriptTemplateURL {url}: {e}")))?;
-        Ok(vec![script])
+        let render = |(at, line): (usize, &String)| match line.contains("{{") {
+            false => Ok(line.clone()),
+            true => templates
+                .render_text(&format!("str://{line}"), line, instance)
+                .map_err(|e| Error::invalid(format!("Init line {}: {e}", at + 1))),
+        };
+        self.init.iter().enumerate().map(render).collect()
     }
+}
+
+/// The init lines of `properties` for `instance`, rendered on a blocking thread.
+async fn render_init(
+    templates: &Engine,
+    properties: Properties,
+    instance: serde_json::Value,
+) -> Result<(Properties, Vec<String>)> {
+    let templates = templates.clone();
+    tokio::task::spawn_blocking(move || {
+        let lines = properties.init_lines(&templates, &instance)?;
+        Ok((properties, lines))
+    })
+    .await
+    .map_err(|e| Error::failed(format!("rendering the init script stopped: {e}")))?
 }
 
 /// What a script template sees of the instance being prepared.
@@ -70,16 +95,33 @@ fn instance_context(spec: &Spec, index: &Index) -> serde_json::Value {
     })
 }
 
-/// The vanilla flavor. Stateless: everything comes in the properties of each call.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Vanilla;
+/// The vanilla flavor. Stateless: everything comes in the properties of each call; the template
+/// engine only carries how to read web documents.
+#[derive(Default, Clone)]
+pub struct Vanilla {
+    templates: Engine,
+}
+
+impl Vanilla {
+    /// A vanilla flavor rendering its templates with `templates` (its host reads `http(s)://`).
+    pub fn new(templates: Engine) -> Self {
+        Self { templates }
+    }
+}
+
+impl std::fmt::Debug for Vanilla {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vanilla")
+    }
+}
 
 #[async_trait]
 impl FlavorPlugin for Vanilla {
     /// Renders the script template once, as the original does, so a broken one is refused at
     /// commit rather than at the first provision.
     async fn validate(&self, properties: Option<&Value>, _allocation: &AllocationMethod) -> Result<()> {
-        Properties::parse(properties)?.init_lines(&instance_context(&Spec::default(), &Index::default())).map(drop)
+        let instance = instance_context(&Spec::default(), &Index::default());
+        render_init(&self.templates, Properties::parse(properties)?, instance).await.map(drop)
     }
 
     async fn prepare(
@@ -89,8 +131,8 @@ impl FlavorPlugin for Vanilla {
         _allocation: &AllocationMethod,
         index: &Index,
     ) -> Result<Spec> {
-        let properties = Properties::parse(properties)?;
-        let script = properties.init_lines(&instance_context(&spec, index))?;
+        let instance = instance_context(&spec, index);
+        let (properties, script) = render_init(&self.templates, Properties::parse(properties)?, instance).await?;
         let mut lines = Vec::new();
         if !spec.init.is_empty() {
             lines.push(std::mem::take(&mut spec.init));
@@ -117,7 +159,7 @@ mod tests {
     use serde_json::json;
 
     async fn prepare(properties: Value, spec: Spec) -> Result<Spec> {
-        Vanilla.prepare(Some(&properties), spec, &AllocationMethod::default(), &Index::default()).await
+        Vanilla::default().prepare(Some(&properties), spec, &AllocationMethod::default(), &Index::default()).await
     }
 
     #[tokio::test]
@@ -139,7 +181,7 @@ mod tests {
 
     #[tokio::test]
     async fn init_and_template_url_are_exclusive() {
-        let err = Vanilla
+        let err = Vanilla::default()
             .validate(Some(&json!({"Init": ["a"], "InitScriptTemplateURL": "str://x"})), &AllocationMethod::default())
             .await
             .unwrap_err();
@@ -160,12 +202,18 @@ mod tests {
         let spec = Spec { logical_id: Some("db-1".into()), ..Spec::default() };
         let index = Index { group: "db".into(), sequence: 2 };
         let properties = json!({"InitScriptTemplateURL": url});
-        let out = Vanilla.prepare(Some(&properties), spec, &AllocationMethod::default(), &index).await.unwrap();
+        let out =
+            Vanilla::default().prepare(Some(&properties), spec, &AllocationMethod::default(), &index).await.unwrap();
         assert_eq!(out.init, "echo db/2 db-1 and more");
-        let plain = prepare(json!({"Init": ["docker ps --format '{{.ID}}'"]}), Spec::default()).await.unwrap();
-        assert_eq!(plain.init, "docker ps --format '{{.ID}}'", "Init lines are passed on as they are");
+        let spec = Spec { logical_id: Some("db-1".into()), ..Spec::default() };
+        let lines = json!({"Init": ["set -e", "echo {{ .LogicalID }} of {{ .Group }}", r#"docker ps --format '{{ "{{.ID}}" }}'"#]});
+        let out = Vanilla::default().prepare(Some(&lines), spec, &AllocationMethod::default(), &index).await.unwrap();
+        assert_eq!(out.init, "set -e\necho db-1 of db\ndocker ps --format '{{.ID}}'", "Init lines render too");
+        let err = prepare(json!({"Init": ["ok", "echo {{ if }}"]}), Spec::default()).await.unwrap_err().to_string();
+        assert!(err.contains("Init line 2"), "{err}");
         let broken = json!({"InitScriptTemplateURL": "str://echo {{ if }}"});
-        let err = Vanilla.validate(Some(&broken), &AllocationMethod::default()).await.unwrap_err().to_string();
+        let err =
+            Vanilla::default().validate(Some(&broken), &AllocationMethod::default()).await.unwrap_err().to_string();
         assert!(err.contains("InitScriptTemplateURL") && err.contains(":1:"), "{err}");
         let err = prepare(json!({"InitScriptTemplateURL": "https://example.invalid/x"}), Spec::default()).await;
         assert!(matches!(err, Err(Error::Invalid(_))));
@@ -174,7 +222,10 @@ mod tests {
     #[tokio::test]
     async fn absent_properties_change_nothing_and_bad_ones_are_invalid() {
         let spec = Spec { init: "keep".into(), ..Spec::default() };
-        let out = Vanilla.prepare(None, spec.clone(), &AllocationMethod::default(), &Index::default()).await.unwrap();
+        let out = Vanilla::default()
+            .prepare(None, spec.clone(), &AllocationMethod::default(), &Index::default())
+            .await
+            .unwrap();
         assert_eq!(out, spec);
         assert!(matches!(prepare(json!({"Init": "not a list"}), Spec::default()).await, Err(Error::Invalid(_))));
     }

@@ -35,8 +35,10 @@ impl Bench {
         let knobs = Knobs { provision_delay: GoDuration(provision_delay), ..Knobs::default() };
         let simulator = Simulator::new("simulator", SimulatorOptions { knobs, ..SimulatorOptions::default() });
         registry.register("simulator", Objects { instances: simulator.objects(), ..Objects::default() });
-        registry
-            .register("vanilla", Objects { flavors: vec![(String::new(), Arc::new(Vanilla))], ..Objects::default() });
+        registry.register(
+            "vanilla",
+            Objects { flavors: vec![(String::new(), Arc::new(Vanilla::default()))], ..Objects::default() },
+        );
         let options = Options { poll_interval, ..Options::default() };
         Self { controller: GroupController::new(registry, options) }
     }

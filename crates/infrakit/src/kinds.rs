@@ -128,7 +128,7 @@ impl Kind {
                 objects.instances.push((String::new(), Arc::new(plugin)));
                 objects.flavors.push((String::new(), Arc::new(DockerHealth)));
             }
-            Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(Vanilla))),
+            Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(vanilla()))),
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
             Kind::Group => {
                 let controller = group_controller(registry.clone(), controller_options(&home(), name)?).await?;
@@ -152,6 +152,11 @@ impl Kind {
 
 /// The group controller's settings from the environment, with its journal in the home folder
 /// under the plugin's name: the same for the controller of the group kind and the manager's.
+/// The vanilla flavor, its init templates reading `http(s)://` URLs with this binary's client.
+fn vanilla() -> Vanilla {
+    Vanilla::new(infrakit_template::Engine::default().with_host(crate::templates::BinaryHost::new(None)))
+}
+
 pub fn controller_options(home: &Path, name: &str) -> Result<infrakit_group::Options> {
     let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
     options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));

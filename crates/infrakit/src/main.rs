@@ -12,6 +12,7 @@ mod kinds;
 mod manager;
 mod output;
 mod registry;
+mod templates;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,14 +1,15 @@
 //! The functions every template has besides Go's built-ins: the Sprig functions the original's
 //! specs and docs use (strings, lists, dicts, defaults, math, encoding) and the original's own
-//! (`jsonEncode`, `jsonDecode`, `jsonEncodeIndent`, `yamlEncode`, `yamlDecode`, `lines`,
-//! `indexOf`, `unixtime`). The functions that need the render's state (`include`, `source`,
-//! `var`, `global`) are the engine's ([`crate::engine`]).
+//! (`jsonEncode`, `jsonDecode`, `jsonEncodeIndent`, `yamlEncode`, `yamlDecode`, `q`, `lines`,
+//! `indexOf`, `loop`, `unixtime`, `echo`). The functions that need the render's state
+//! (`include`, `source`, `var`, `global`, `fetch`, `metadata`) are the engine's
+//! ([`crate::engine`]).
 //!
 //! Argument order is Sprig's: the value a pipeline passes comes last (`{{ .Name | default "x" }}`
 //! is `default "x" .Name`).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use gotmpl::{FuncMap, Result, TemplateError, Value};
@@ -77,7 +78,7 @@ type Function = fn(&[Value]) -> Result<Value>;
 
 /// Every function of this module, by name.
 pub fn all() -> FuncMap {
-    let functions: [(&str, Function); 43] = [
+    let functions: [(&str, Function); 55] = [
         // Strings.
         ("upper", |a| Ok(text(arg("upper", a, 0)?).to_uppercase().into())),
         ("lower", |a| Ok(text(arg("lower", a, 0)?).to_lowercase().into())),
@@ -172,6 +173,26 @@ pub fn all() -> FuncMap {
             n.checked_rem(d).map(Value::Int).ok_or_else(|| fail("mod", "division by zero"))
         }),
         ("add1", |a| Ok(Value::Int(int("add1", arg("add1", a, 0)?)?.saturating_add(1)))),
+        ("max", |a| a.iter().map(|v| int("max", v)).try_fold(i64::MIN, |m, v| Ok(m.max(v?))).map(Value::Int)),
+        ("min", |a| a.iter().map(|v| int("min", v)).try_fold(i64::MAX, |m, v| Ok(m.min(v?))).map(Value::Int)),
+        ("atoi", |a| Ok(Value::Int(int("atoi", arg("atoi", a, 0)?).unwrap_or(0)))),
+        ("int", |a| Ok(Value::Int(int("int", arg("int", a, 0)?).unwrap_or(0)))),
+        ("until", |a| {
+            Ok(Value::from((0..int("until", arg("until", a, 0)?)?.min(MAX_LIST)).map(Value::Int).collect::<Vec<_>>()))
+        }),
+        ("loop", |a| {
+            Ok(Value::from((0..int("loop", arg("loop", a, 0)?)?.min(MAX_LIST)).map(Value::Int).collect::<Vec<_>>()))
+        }),
+        // The environment and time.
+        ("env", |a| Ok(std::env::var(text(arg("env", a, 0)?)).unwrap_or_default().into())),
+        ("now", |_| Ok(Value::Int(unix_now()))),
+        ("htmlDate", |a| Ok(html_date(int("htmlDate", arg("htmlDate", a, 0)?)?).into())),
+        ("unixtime", |_| Ok(Value::Int(unix_now()))),
+        ("echo", |a| {
+            eprintln!("{}", a.iter().map(text).collect::<Vec<_>>().join(" "));
+            Ok(Value::from(""))
+        }),
+        ("q", |a| query(&text(arg("q", a, 0)?), arg("q", a, 1)?)),
         // Encoding.
         ("b64enc", |a| Ok(base64::engine::general_purpose::STANDARD.encode(text(arg("b64enc", a, 0)?)).into())),
         ("b64dec", |a| {
@@ -182,9 +203,12 @@ pub fn all() -> FuncMap {
         }),
         ("jsonEncode", |a| Ok(to_json(arg("jsonEncode", a, 0)?).to_string().into())),
         ("jsonEncodeIndent", |a| {
-            serde_json::to_string_pretty(&to_json(arg("jsonEncodeIndent", a, 0)?))
-                .map(Value::from)
-                .map_err(|e| fail("jsonEncodeIndent", e))
+            // The original's order: prefix, indent, then the value (a pipeline's, last).
+            let (prefix, indent) = match a.len() {
+                3 => (text(&a[0]), text(&a[1])),
+                _ => (String::new(), "  ".to_owned()),
+            };
+            Ok(json_indent(&to_json(arg("jsonEncodeIndent", a, a.len().saturating_sub(1))?), &prefix, &indent).into())
         }),
         ("jsonDecode", |a| {
             let json: serde_json::Value =
@@ -210,13 +234,42 @@ pub fn all() -> FuncMap {
             from_json(&json)
         }),
     );
-    map.insert(
-        "unixtime".to_owned(),
-        Arc::new(|_: &[Value]| {
-            Ok(Value::Int(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)))
-        }),
-    );
     map
+}
+
+/// `until` and `loop` make lists of at most this many numbers, so that a stray large count
+/// fails the render's size checks instead of exhausting memory.
+const MAX_LIST: i64 = 1_000_000;
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A JMESPath query over a value: the original's `q`.
+fn query(expression: &str, value: &Value) -> Result<Value> {
+    let compiled = jmespath::compile(expression).map_err(|e| fail("q", e))?;
+    let data = jmespath::Variable::from_json(&to_json(value).to_string()).map_err(|e| fail("q", e))?;
+    let found = compiled.search(data).map_err(|e| fail("q", e))?;
+    from_json(&serde_json::to_value(&*found).map_err(|e| fail("q", e))?)
+}
+
+/// JSON with Go's `json.MarshalIndent` layout: each line after the first starts with `prefix`,
+/// nesting adds `indent`.
+fn json_indent(json: &serde_json::Value, prefix: &str, indent: &str) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    if serde::Serialize::serialize(json, &mut serializer).is_err() {
+        return json.to_string();
+    }
+    String::from_utf8_lossy(&out).replace('\n', &format!("\n{prefix}"))
+}
+
+/// The date of a Unix time as `YYYY-MM-DD` (UTC), Sprig's `htmlDate`.
+fn html_date(seconds: i64) -> String {
+    let offset = Duration::from_secs(seconds.unsigned_abs());
+    let time = if seconds >= 0 { UNIX_EPOCH.checked_add(offset) } else { UNIX_EPOCH.checked_sub(offset) };
+    time.map(|t| infrakit_spi::time::format_rfc3339(t).chars().take(10).collect()).unwrap_or_default()
 }
 
 fn title(s: &str) -> String {

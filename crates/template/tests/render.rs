@@ -1,6 +1,9 @@
 //! Templates rendered as the original renders them: Go's semantics, the functions, includes.
 
-use infrakit_template::Engine;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use infrakit_template::{Engine, Host};
 use serde_json::json;
 
 fn render(text: &str, context: serde_json::Value) -> String {
@@ -81,6 +84,85 @@ fn the_originals_own_functions() {
     assert_eq!(render(r#"{{ range lines "a\nb" }}[{{ . }}]{{ end }}"#, json!({})), "[a][b]");
     assert_eq!(render(r#"{{ indexOf "b" (list "a" "b") }} {{ indexOf "z" (list "a") }}"#, json!({})), "1 -1");
     assert!(render("{{ unixtime }}", json!({})).parse::<i64>().is_ok_and(|t| t > 1_700_000_000));
+    assert_eq!(render(r#"{{ dict "a" 1 | jsonEncodeIndent ">" "\t" }}"#, json!({})), "{\n>\t\"a\": 1\n>}");
+    assert_eq!(
+        render(r#"{{ q "items[?ok].name | [0]" . }}"#, json!({"items": [{"name": "a"}, {"name": "b", "ok": true}]})),
+        "b"
+    );
+    assert_eq!(
+        render(r#"{{ range loop 3 }}{{ . }}{{ end }} {{ range until 2 }}{{ . }}{{ end }}"#, json!({})),
+        "012 01"
+    );
+    assert_eq!(render("{{ 0 | htmlDate }} {{ 1795930777 | htmlDate }}", json!({})), "1970-01-01 2026-11-29");
+    assert_eq!(render(r#"{{ max 1 5 3 }} {{ min 4 2 }} {{ atoi "12" | add 1 }}"#, json!({})), "5 2 13");
+    assert!(fails(r#"{{ q "a[" . }}"#).contains("q: "));
+}
+
+#[test]
+fn custom_delimiters_leave_the_usual_braces_as_text() {
+    let engine = Engine::default().with_delims("=%", "%=");
+    let rendered = engine.render_url(r#"str://{{ .Name }} =% "x" | upper %=[ =%- "y" -%= ]"#, &json!({})).unwrap();
+    assert_eq!(rendered, "{{ .Name }} X[y]");
+}
+
+/// A host answering from a table, counting its reads: the engine's use of a host, without a
+/// network (the real one is tested through the binary).
+#[derive(Default)]
+struct Scripted {
+    documents: BTreeMap<String, String>,
+    metadata: Mutex<Vec<Option<serde_json::Value>>>,
+}
+
+impl Host for Scripted {
+    fn fetch(&self, url: &str) -> Result<String, String> {
+        self.documents.get(url).cloned().ok_or_else(|| format!("GET {url}: 404 Not Found"))
+    }
+    fn metadata(&self, _path: &str) -> Result<Option<serde_json::Value>, String> {
+        let mut answers = self.metadata.lock().unwrap();
+        Ok(if answers.len() > 1 { answers.remove(0) } else { answers.first().cloned().flatten() })
+    }
+}
+
+#[test]
+fn web_templates_include_relative_to_their_url_and_fetch_reads_raw_text() {
+    let host = Scripted {
+        documents: BTreeMap::from([
+            ("http://pb/main.ikt".to_owned(), r#"main {{ include "parts/a.ikt" }} {{ fetch "raw.txt" }}"#.to_owned()),
+            ("http://pb/parts/a.ikt".to_owned(), "{{ 1 | add 1 }}".to_owned()),
+            ("http://pb/raw.txt".to_owned(), "{{ not rendered }}".to_owned()),
+        ]),
+        ..Scripted::default()
+    };
+    let engine = Engine::default().with_host(Arc::new(host));
+    assert_eq!(engine.render_url("http://pb/main.ikt", &json!({})).unwrap(), "main 2 {{ not rendered }}");
+    let error = engine.render_url("http://pb/none.ikt", &json!({})).unwrap_err().to_string();
+    assert!(error.contains("http://pb/none.ikt") && error.contains("404"), "{error}");
+    let error = Engine::default().render_url(r#"str://{{ fetch "https://x/y" }}"#, &json!({})).unwrap_err().to_string();
+    assert!(error.contains("nothing here reads web documents"), "{error}");
+}
+
+#[test]
+fn metadata_reads_the_manager_and_can_wait_for_a_value() {
+    let host = Scripted { metadata: Mutex::new(vec![Some(json!({"Size": 3}))]), ..Scripted::default() };
+    let engine = Engine::default().with_host(Arc::new(host));
+    assert_eq!(engine.render_url(r#"str://{{ (metadata "specs/web").Size }}"#, &json!({})).unwrap(), "3");
+    let error = engine.render_url(r#"str://{{ metadata "specs/web" 4 }}"#, &json!({})).unwrap_err().to_string();
+    assert!(error.contains("read-only"), "{error}");
+
+    let host = Scripted { metadata: Mutex::new(vec![None, None, Some(json!("ready"))]), ..Scripted::default() };
+    let engine = Engine::default().with_host(Arc::new(host));
+    let waited = engine.render_url(r#"str://{{ metadata "groups/web" "0s" "10s" true }}"#, &json!({})).unwrap();
+    assert_eq!(waited, "ready", "asked until the value appeared");
+
+    let host = Scripted { metadata: Mutex::new(vec![None]), ..Scripted::default() };
+    let engine = Engine::default().with_host(Arc::new(host));
+    let absent = engine.render_url(r#"str://{{ metadata "groups/web" "0s" "20ms" }}"#, &json!({})).unwrap();
+    assert_eq!(absent, "<no value>", "nil after the timeout");
+    let error =
+        engine.render_url(r#"str://{{ metadata "groups/web" "0s" "20ms" true }}"#, &json!({})).unwrap_err().to_string();
+    assert!(error.contains("did not appear within 20ms"), "{error}");
+    let error = Engine::default().render_url(r#"str://{{ metadata "x" }}"#, &json!({})).unwrap_err().to_string();
+    assert!(error.contains("no manager to ask"), "{error}");
 }
 
 #[test]

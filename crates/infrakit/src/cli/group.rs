@@ -37,7 +37,7 @@ pub async fn run(
     let groups = GroupClient::new(client.clone(), &name);
     match command {
         GroupCommand::Commit { file, pretend, vars } => {
-            let spec = read_group_spec(&file, &vars)?;
+            let spec = read_group_spec(&file, &vars, remote).await?;
             let id = spec.id.clone();
             let details = groups.commit_group(spec.clone(), pretend).await?;
             if pretend {
@@ -147,8 +147,8 @@ fn default_plugin(dir: &Path) -> Result<&'static str> {
 
 /// Reads a group spec in the original's legacy form `{ID, Properties}` or its newer form
 /// `{kind: group, metadata: {name}, properties}`.
-pub fn read_group_spec(file: &Path, vars: &Vars) -> Result<GroupSpec> {
-    let (name, text) = read_rendered(file, vars)?;
+pub async fn read_group_spec(file: &Path, vars: &Vars, remote: &Remote) -> Result<GroupSpec> {
+    let (name, text) = read_rendered(file, vars, remote).await?;
     let document: Value = parse_document(&name, &text)?;
     group_spec_from(document).with_context(|| format!("{} is not a group spec", file.display()))
 }

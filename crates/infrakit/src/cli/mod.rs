@@ -6,8 +6,9 @@ mod group;
 mod history;
 mod instance;
 mod plan;
+mod playbook;
 mod plugin;
-mod remote;
+pub mod remote;
 mod rendered;
 mod up;
 
@@ -27,6 +28,7 @@ use rendered::Vars;
 /// (instance backends, flavors, the group controller) as daemons speaking InfraKit's JSON-RPC
 /// protocol on unix sockets in the plugins folder ($INFRAKIT_PLUGINS_DIR, else
 /// $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins); the other commands talk to them.
+/// Playbooks add commands of their own: `infrakit NAME COMMAND` (see `infrakit playbook`).
 #[derive(Debug, Parser)]
 #[command(name = "infrakit", version, propagate_version = true)]
 pub struct Cli {
@@ -113,8 +115,9 @@ pub enum Command {
         vars: Vars,
     },
 
-    /// Render a template (a file, `file://PATH` or `str://TEXT`) with the variables given and
-    /// print it: the original's templates, with its functions.
+    /// Render a template (a file, `file://PATH`, `http(s)://URL`, `str://TEXT` or `-` for stdin)
+    /// with the variables given and print it: the original's templates, with its functions;
+    /// `metadata` reads the running manager (or --host).
     Template {
         url: String,
         #[command(flatten)]
@@ -141,6 +144,37 @@ pub enum Command {
         #[command(subcommand)]
         command: FlavorCommand,
     },
+
+    /// Add, list and remove playbooks: indexes of templated commands, run as
+    /// `infrakit NAME COMMAND [--flags]` (`infrakit NAME` lists its commands).
+    #[command(subcommand)]
+    Playbook(PlaybookCommand),
+
+    /// Run a playbook's command, as the original's CLI did: `infrakit use NAME COMMAND [--flags]`.
+    #[command(disable_help_flag = true)]
+    Use {
+        /// The playbook.
+        name: String,
+        /// The command's path in the playbook, then its flags (`--help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+
+    /// A playbook's name: `infrakit NAME COMMAND [--flags]` runs one of its commands.
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybookCommand {
+    /// Record a playbook: NAME for the commands of the index at URL (a file, a folder holding
+    /// `index.ikb` or `index.yml`, `http(s)://`); the index is read now, and a URL that does not
+    /// give one is refused.
+    Add { name: String, url: String },
+    /// List the playbooks: name and index URL.
+    Ls,
+    /// Forget a playbook.
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -409,13 +443,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan { file, vars } => plan::run(&file, &vars, &remote).await,
         Command::Template { url, vars } => {
-            let engine = infrakit_template::Engine::new(vars.vars);
-            print!("{}", engine.render_url(&url, &serde_json::json!({}))?);
+            let url = match url.as_str() {
+                "-" => format!("str://{}", crate::input::read_text(std::path::Path::new("-"))?.1),
+                _ => url,
+            };
+            print!("{}", crate::templates::render(vars.engine(&remote), url, serde_json::json!({})).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::History { group } => history::history(&group, &remote, cli.output).await,
         Command::Diff { group, from, to } => history::show_diff(&group, &remote, from, to).await,
         Command::Rollback { group, to } => history::rollback(&group, &remote, to).await,
+        Command::Playbook(command) => playbook::manage(command, &remote).await,
+        Command::Use { name, args } => playbook::run(&name, args, &remote).await,
+        Command::External(mut words) => {
+            let name = words.remove(0);
+            playbook::run(&name, words, &remote).await
+        }
         Command::Bench(BenchCommand::Group) => crate::bench::group().await.map(|()| ExitCode::SUCCESS),
         Command::Bench(BenchCommand::E2e { only, runs, dir }) => {
             let dir = dir.unwrap_or_else(crate::e2e::default_dir);

@@ -40,7 +40,7 @@ struct Current {
 }
 
 pub async fn run(file: &Path, vars: &Vars, remote: &Remote) -> Result<ExitCode> {
-    let specs = read_stack(file, vars)?;
+    let specs = read_stack(file, vars, remote).await?;
     let current = current(remote).await?;
     let poll = infrakit_group::Options::from_env().context("invalid group controller settings")?.poll_interval;
     let mut changed = false;

@@ -12,6 +12,7 @@ use crate::kinds::Kind;
 pub const MANAGER: &str = Kind::Manager.default_socket();
 
 /// Where the manager is: this machine's plugins folder, or a remote manager's URL and token.
+#[derive(Debug, Clone, Default)]
 pub struct Remote {
     pub host: Option<String>,
     pub token: Option<String>,

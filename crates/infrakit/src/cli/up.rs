@@ -26,6 +26,7 @@ use tracing::info;
 use super::group::group_spec_from;
 use super::plugin::{serve_objects, shutdown_signal};
 use super::remote::MANAGER;
+use super::remote::Remote;
 use super::rendered::{Vars, read_rendered};
 use crate::input::parse_document;
 use crate::kinds::Kind;
@@ -39,8 +40,8 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 /// Reads the groups of an `up` file: one group spec, or a list of them; each `{ID, Properties}`,
 /// `{kind: group, metadata, properties}`, or the original's `{Plugin, Properties: {ID, ...}}`.
 /// Every spec is validated here, so bad input changes nothing.
-pub fn read_stack(file: &Path, vars: &Vars) -> Result<Vec<GroupSpec>> {
-    let (name, text) = read_rendered(file, vars)?;
+pub async fn read_stack(file: &Path, vars: &Vars, remote: &Remote) -> Result<Vec<GroupSpec>> {
+    let (name, text) = read_rendered(file, vars, remote).await?;
     let document: Value = parse_document(&name, &text)?;
     let (entries, list) = match document {
         Value::Array(entries) => (entries, true),
@@ -122,7 +123,7 @@ pub async fn run(
     listen: Option<&str>,
     tls: Option<&TlsFiles>,
 ) -> Result<ExitCode> {
-    let specs = read_stack(file, vars)?;
+    let specs = read_stack(file, vars, &Remote::default()).await?;
     let dir = plugins_dir();
     let running = discovery::list(&dir).unwrap_or_default();
     let mut plugins = Vec::new();

@@ -8,6 +8,7 @@ mod docker;
 mod etcd_ha;
 mod group_e2e;
 mod keyed;
+mod playbook;
 mod plugins;
 mod reap;
 mod remote;

@@ -1,6 +1,9 @@
 //! Templates through the binary: `infrakit template`, and specs rendered with `--var` before
 //! `plan` reads them.
 
+use std::io::Write;
+use std::process::Stdio;
+
 use crate::util::Home;
 
 #[test]
@@ -18,6 +21,11 @@ fn the_template_command_renders_includes_and_variables() {
     assert!(error.contains("bad.tpl") && error.contains(":2:"), "{error}");
     let refused = home.run(&["template", "str://x", "--var", "novalue"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("'novalue' is not NAME=VALUE"));
+
+    let mut piped = home.command_for(&["template", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    piped.stdin.take().unwrap().write_all(br#"from {{ "stdin" | upper }}"#).unwrap();
+    let out = piped.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from STDIN");
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //! - `typed`: [`InstanceClient`], [`FlavorClient`], [`GroupClient`], which implement the spi
 //!   traits and check the plugin's interface version once.
 //! - `subscribe`: a plugin's event stream.
+//! - [`fetch`]: a document by its http(s) URL, for templates and playbooks.
 
+pub mod fetch;
 mod pool;
 mod subscribe;
 mod typed;
