@@ -91,7 +91,7 @@ fn harness() -> anyhow::Result<Harness> {
     let manager = Manager::new(store, Arc::new(controller), &SingleNode::new(), Some("http://manager".to_owned()));
     let handler = PluginServer::new("fuzz")
         .instance("", Arc::new(Sink))
-        .flavor("", Arc::new(Vanilla))
+        .flavor("", Arc::new(Vanilla::default()))
         .flavor("combo", Arc::new(Combo::new(lookup)))
         .group("", Arc::new(manager.clone()))
         .service(Arc::new(ManagerService::new(manager)))

@@ -18,6 +18,6 @@ pub mod host;
 pub mod source;
 
 pub use engine::{Engine, RenderError};
-pub use gotmpl::{FuncMap, TemplateError, Value};
+pub use gotmpl::{FuncMap, TemplateError, Value, ValueFunc};
 pub use host::Host;
 pub use source::Source;
