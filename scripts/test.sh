@@ -46,6 +46,8 @@ export INFRAKIT_TEST_MOTO_PYTHON="$PWD/$moto_venv/bin/python"
 
 echo "== the docker plugin's test image (busybox from Debian, no registry)"
 scripts/docker-test-image.sh
+echo "== the swarm node image (the host's engine binaries, no registry)"
+scripts/swarm-node-image.sh
 echo "== fuzz smoke: each target replays its corpus, then explores for 20 seconds"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # cargo fuzz passes the compiler unstable flags (-Zsanitizer=address); RUSTC_BOOTSTRAP lets the

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use infrakit_flavor_swarm::{Role, SwarmFlavor};
 use infrakit_flavors::{Combo, Vanilla};
 use infrakit_group::{FileJournal, GroupController, GroupEvent};
 use infrakit_provider_aws::{AwsOptions, EC2_INSTANCE_OBJECT, Ec2InstancePlugin};
@@ -46,11 +47,13 @@ pub enum Kind {
     Docker,
     /// The manager: the group controller behind a store of every committed spec.
     Manager,
+    /// The swarm flavor, as the objects `manager` and `worker`.
+    Swarm,
 }
 
 impl Kind {
     /// Every kind, for help texts and errors.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::File,
         Kind::Simulator,
         Kind::Process,
@@ -60,6 +63,7 @@ impl Kind {
         Kind::Aws,
         Kind::Docker,
         Kind::Manager,
+        Kind::Swarm,
     ];
 
     /// The kind's name on the command line.
@@ -74,6 +78,7 @@ impl Kind {
             Kind::Aws => "aws",
             Kind::Docker => "docker",
             Kind::Manager => "manager",
+            Kind::Swarm => "swarm",
         }
     }
 
@@ -129,6 +134,11 @@ impl Kind {
                 objects.flavors.push((String::new(), Arc::new(DockerHealth)));
             }
             Kind::Vanilla => objects.flavors.push((String::new(), Arc::new(vanilla()))),
+            Kind::Swarm => {
+                for role in [Role::Manager, Role::Worker] {
+                    objects.flavors.push((role.name().to_owned(), Arc::new(SwarmFlavor::new(role, templates()))));
+                }
+            }
             Kind::Combo => objects.flavors.push((String::new(), Arc::new(Combo::new(registry.clone())))),
             Kind::Group => {
                 let controller = group_controller(registry.clone(), controller_options(&home(), name)?).await?;
@@ -150,13 +160,18 @@ impl Kind {
     }
 }
 
-/// The group controller's settings from the environment, with its journal in the home folder
-/// under the plugin's name: the same for the controller of the group kind and the manager's.
 /// The vanilla flavor, its init templates reading `http(s)://` URLs with this binary's client.
 fn vanilla() -> Vanilla {
-    Vanilla::new(infrakit_template::Engine::default().with_host(crate::templates::BinaryHost::new(None)))
+    Vanilla::new(templates())
 }
 
+/// The template engine of flavors: `http(s)://` read with this binary's client, no manager.
+fn templates() -> infrakit_template::Engine {
+    infrakit_template::Engine::default().with_host(crate::templates::BinaryHost::new(None))
+}
+
+/// The group controller's settings from the environment, with its journal in the home folder
+/// under the plugin's name: the same for the controller of the group kind and the manager's.
 pub fn controller_options(home: &Path, name: &str) -> Result<infrakit_group::Options> {
     let mut options = infrakit_group::Options::from_env().context("invalid group controller settings")?;
     options.journal = Arc::new(FileJournal::new(home.join("journal").join(name)));

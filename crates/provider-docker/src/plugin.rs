@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::models::{ContainerSummary, NetworkConnectRequest, NetworkCreateRequest};
+use bollard::models::{ContainerSummary, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
 };
@@ -41,7 +41,7 @@ use crate::error::{Doing, EngineError};
 use crate::follow::{Changes, follow};
 use crate::init::run_init;
 use crate::labels::AddedTags;
-use crate::properties::DockerProperties;
+use crate::properties::{DockerProperties, NetworkAttachment};
 use crate::{instance_id, with_labels};
 
 /// The original's variable with labels that every container of this plugin carries and every
@@ -205,7 +205,7 @@ impl DockerPlugin {
     async fn create(&self, name: Option<&LogicalId>, properties: &DockerProperties, labels: &Tags) -> Result<String> {
         let docker = self.engine().await?;
         let options = CreateContainerOptions { name: name.map(ToString::to_string), ..Default::default() };
-        let body = properties.create_body(labels);
+        let body = properties.create_body(labels, name.map(LogicalId::as_str));
         let doing = || format!("cannot create a container of image '{}'", properties.image());
         match docker.create_container(Some(options.clone()), body.clone()).await.doing(doing) {
             Ok(created) => Ok(created.id),
@@ -234,35 +234,46 @@ impl DockerPlugin {
         Ok(true)
     }
 
-    /// Starts the container, connects its networks and runs Init.
-    async fn start(&self, container: &str, properties: &DockerProperties, init: &str) -> Result<()> {
+    /// Starts the container, connects the networks it did not start on and runs Init.
+    async fn start(&self, container: &str, properties: &DockerProperties, spec: &Spec) -> Result<()> {
         let docker = self.engine().await?;
-        for network in &properties.network_attachments {
-            self.ensure_network(&network.name, &network.driver).await?;
-            let request = NetworkConnectRequest { container: container.to_owned(), ..Default::default() };
+        let logical_id = spec.logical_id.as_ref().map(LogicalId::as_str);
+        let others =
+            properties.network_attachments.iter().filter(|n| Some(n.name.as_str()) != properties.network_mode());
+        for network in others {
+            let request = NetworkConnectRequest {
+                container: container.to_owned(),
+                endpoint_config: network.endpoint(logical_id),
+            };
             docker
                 .connect_network(&network.name, request)
                 .await
                 .doing(|| format!("cannot connect container {container} to network '{}'", network.name))?;
         }
         docker.start_container(container, None).await.doing(|| format!("cannot start container {container}"))?;
-        if !init.is_empty() {
-            run_init(docker, container, init, self.inner.init_timeout)
+        if !spec.init.is_empty() {
+            run_init(docker, container, &spec.init, self.inner.init_timeout)
                 .await
                 .map_err(|e| Error::failed(format!("container {container} removed: {}", chain(&e))))?;
         }
         Ok(())
     }
 
-    async fn ensure_network(&self, name: &str, driver: &str) -> Result<()> {
+    async fn ensure_network(&self, network: &NetworkAttachment) -> Result<()> {
         let docker = self.engine().await?;
+        let name = &network.name;
         match docker.inspect_network(name, None).await {
             Ok(_) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                let subnet = (!network.subnet.is_empty()).then(|| Ipam {
+                    config: Some(vec![IpamConfig { subnet: Some(network.subnet.clone()), ..Default::default() }]),
+                    ..Default::default()
+                });
                 let request = NetworkCreateRequest {
                     name: name.to_owned(),
-                    driver: (!driver.is_empty()).then(|| driver.to_owned()),
+                    driver: (!network.driver.is_empty()).then(|| network.driver.clone()),
                     attachable: Some(true),
+                    ipam: subnet,
                     ..Default::default()
                 };
                 docker.create_network(request).await.doing(|| format!("cannot create network '{name}'"))?;
@@ -329,8 +340,11 @@ impl InstancePlugin for DockerPlugin {
         labels.extend(spec.tags.clone());
         labels.extend(self.inner.namespace.clone());
         self.ensure_image(properties.image()).await?;
+        for network in &properties.network_attachments {
+            self.ensure_network(network).await?;
+        }
         let container = self.create(spec.logical_id.as_ref(), &properties, &labels).await?;
-        if let Err(e) = self.start(&container, &properties, &spec.init).await {
+        if let Err(e) = self.start(&container, &properties, &spec).await {
             // Nothing half-made stays behind: the group would not count it, and would make another.
             if let Err(removing) = self.remove(&container).await {
                 tracing::warn!(%container, error = %removing, "cannot remove a container that failed to start");

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig};
 use infrakit_spi::types::Tags;
 use infrakit_spi::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,24 @@ pub struct NetworkAttachment {
     /// The driver to create it with when it does not exist (the engine's default when empty).
     #[serde(default)]
     pub driver: String,
+    /// The subnet to create it with when it does not exist (`10.213.7.0/24`; the engine picks
+    /// one when empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subnet: String,
+    /// The container's address on this network is its logical ID (pets whose logical IDs are
+    /// addresses, as swarm managers are).
+    #[serde(rename = "AddressFromLogicalID", default, skip_serializing_if = "std::ops::Not::not")]
+    pub address_from_logical_id: bool,
+}
+
+impl NetworkAttachment {
+    /// How a container with `logical_id` joins this network: at the address its logical ID
+    /// names, when asked to.
+    pub fn endpoint(&self, logical_id: Option<&str>) -> Option<EndpointSettings> {
+        let address = logical_id.filter(|_| self.address_from_logical_id)?;
+        let ipam = EndpointIpamConfig { ipv4_address: Some(address.to_owned()), ..Default::default() };
+        Some(EndpointSettings { ipam_config: Some(ipam), ..Default::default() })
+    }
 }
 
 impl DockerProperties {
@@ -65,8 +83,10 @@ impl DockerProperties {
         self.config.image.as_deref().unwrap_or_default()
     }
 
-    /// The engine's create document for a container with these labels.
-    pub fn create_body(&self, labels: &Tags) -> ContainerCreateBody {
+    /// The engine's create document for a container with these labels; a container whose
+    /// network mode is one of the attachments joins it at creation, at its logical ID's address
+    /// when the attachment says so.
+    pub fn create_body(&self, labels: &Tags, logical_id: Option<&str>) -> ContainerCreateBody {
         let mut body = self.config.clone();
         let mut all: HashMap<String, String> = body.labels.take().unwrap_or_default();
         all.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -74,7 +94,19 @@ impl DockerProperties {
         if self.host_config.is_some() {
             body.host_config = self.host_config.clone();
         }
+        if let Some(mode) = self.network_mode()
+            && let Some(endpoint) =
+                self.network_attachments.iter().find(|n| n.name == mode).and_then(|n| n.endpoint(logical_id))
+        {
+            let networking = body.networking_config.get_or_insert_with(Default::default);
+            networking.endpoints_config.get_or_insert_with(Default::default).insert(mode.to_owned(), endpoint);
+        }
         body
+    }
+
+    /// The network the container starts on (`HostConfig.NetworkMode`), if one is named.
+    pub fn network_mode(&self) -> Option<&str> {
+        self.host_config.as_ref().and_then(|h| h.network_mode.as_deref()).filter(|m| !m.is_empty())
     }
 }
 
@@ -95,9 +127,25 @@ mod tests {
         assert_eq!(properties.image(), "busybox");
         assert_eq!(properties.config.env, Some(vec!["A=1".to_owned()]));
         assert_eq!(properties.network_attachments[0].driver, "bridge");
-        let body = properties.create_body(&Tags::from([("infrakit.group".to_owned(), "web".to_owned())]));
+        let body = properties.create_body(&Tags::from([("infrakit.group".to_owned(), "web".to_owned())]), None);
         assert_eq!(body.host_config.and_then(|h| h.auto_remove), Some(true));
         assert_eq!(body.labels.unwrap()["infrakit.group"], "web");
+    }
+
+    #[test]
+    fn a_pet_joins_its_network_at_the_address_its_logical_id_names() {
+        let properties = DockerProperties::parse(Some(&json!({
+            "Config": {"Image": "node"},
+            "HostConfig": {"NetworkMode": "swarm"},
+            "NetworkAttachments": [{"Name": "swarm", "Subnet": "10.213.7.0/24", "AddressFromLogicalID": true}]
+        })))
+        .unwrap();
+        let body = properties.create_body(&Tags::new(), Some("10.213.7.11"));
+        let endpoints = body.networking_config.and_then(|n| n.endpoints_config).unwrap();
+        let address = endpoints["swarm"].ipam_config.as_ref().and_then(|i| i.ipv4_address.clone());
+        assert_eq!(address.as_deref(), Some("10.213.7.11"));
+        assert!(properties.create_body(&Tags::new(), None).networking_config.is_none(), "cattle get any address");
+        assert_eq!(properties.network_mode(), Some("swarm"));
     }
 
     #[test]

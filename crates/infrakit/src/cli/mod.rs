@@ -183,7 +183,8 @@ pub enum PluginCommand {
     ///
     /// Each argument is KIND[:NAME]: the kind of plugin and the socket name to serve it under
     /// (default: the kind's usual name; `group` is served as `group-stateless`, as the original).
-    /// Kinds: file, simulator, process, vanilla, combo, group, docker, aws, manager (served as `group`).
+    /// Kinds: file, simulator, process, vanilla, combo, group, docker, aws, manager (served as `group`),
+    /// swarm (the objects `swarm/manager` and `swarm/worker`).
     /// Sockets and pid files are removed on exit; stale ones from a crashed run are replaced.
     Start {
         /// Plugins to run, as KIND[:NAME].

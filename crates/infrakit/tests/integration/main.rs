@@ -12,6 +12,7 @@ mod playbook;
 mod plugins;
 mod reap;
 mod remote;
+mod swarm;
 mod template;
 mod up;
 mod util;
