@@ -355,16 +355,16 @@ impl FlavorPlugin for SwarmFlavor {
             api.demote(&node).await.map_err(failed)?;
         }
         api.drain(&node).await.map_err(failed)?;
-        // The node's tasks start elsewhere before it goes, so that a service loses at most the
-        // replicas of one node at a time, and only until the swarm has moved them.
+        // The node's tasks are running elsewhere before it goes, so that a service loses at most
+        // the replicas of one node at a time, and only while the swarm moves them.
         let deadline = Instant::now() + TASKS_WAIT;
         loop {
-            let left = api.tasks_on(&node).await.map_err(failed)?;
+            let left = api.tasks_moving(&node).await.map_err(failed)?;
             if left == 0 {
                 break;
             }
             if Instant::now() >= deadline {
-                warn!(node = %node.id, tasks = left, "removing a node whose tasks did not move within {TASKS_WAIT:?}");
+                warn!(node = %node.id, tasks = left, "removing a node although tasks did not settle within {TASKS_WAIT:?}");
                 break;
             }
             tokio::time::sleep(SWARM_POLL).await;
@@ -440,7 +440,7 @@ mod tests {
             self.world.lock().unwrap().calls.push(format!("drain {}", node.id));
             Ok(())
         }
-        async fn tasks_on(&self, node: &Node) -> std::result::Result<usize, SwarmError> {
+        async fn tasks_moving(&self, node: &Node) -> std::result::Result<usize, SwarmError> {
             let mut world = self.world.lock().unwrap();
             world.calls.push(format!("tasks {}", node.id));
             Ok(world.tasks.pop().unwrap_or(0))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::models::{NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeState, Reachability};
+use bollard::models::{NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeState, Reachability, TaskState};
 use bollard::query_parameters::{DeleteNodeOptions, ListNodesOptions, ListTasksOptions, UpdateNodeOptions};
 
 /// How long a call to an engine may take. A manager's engine can be slow to answer while the
@@ -104,8 +104,9 @@ pub trait SwarmApi: Send + Sync {
     /// Stops giving the node tasks and moves its tasks elsewhere.
     async fn drain(&self, node: &Node) -> Result<(), SwarmError>;
 
-    /// How many of the node's tasks are meant to run on it still.
-    async fn tasks_on(&self, node: &Node) -> Result<usize, SwarmError>;
+    /// How many tasks are still to move off `node`: those meant to run on it, and those meant
+    /// to run anywhere that are not running yet (its tasks' replacements starting elsewhere).
+    async fn tasks_moving(&self, node: &Node) -> Result<usize, SwarmError>;
 
     /// Removes the node from the swarm.
     async fn remove(&self, node: &Node) -> Result<(), SwarmError>;
@@ -186,17 +187,18 @@ impl SwarmApi for EngineSwarm {
         self.update(node, |spec| spec.availability = Some(NodeSpecAvailabilityEnum::DRAIN)).await
     }
 
-    async fn tasks_on(&self, node: &Node) -> Result<usize, SwarmError> {
-        let filters = HashMap::from([
-            ("node".to_owned(), vec![node.id.clone()]),
-            ("desired-state".to_owned(), vec!["running".to_owned()]),
-        ]);
+    async fn tasks_moving(&self, node: &Node) -> Result<usize, SwarmError> {
+        let filters = HashMap::from([("desired-state".to_owned(), vec!["running".to_owned()])]);
         let tasks = self
             .docker
             .list_tasks(Some(ListTasksOptions { filters: Some(filters) }))
             .await
-            .map_err(self.error("cannot list a node's tasks"))?;
-        Ok(tasks.len())
+            .map_err(self.error("cannot list the swarm's tasks"))?;
+        let moving = tasks.iter().filter(|task| {
+            let running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
+            task.node_id.as_deref() == Some(node.id.as_str()) || !running
+        });
+        Ok(moving.count())
     }
 
     async fn remove(&self, node: &Node) -> Result<(), SwarmError> {

@@ -14,6 +14,6 @@ kill -s HUP "$(cat /var/run/docker.pid)"
 tries=0
 until docker info 2> /dev/null | grep -q "{{ INFRAKIT_LINK }}"; do
   tries=$((tries + 1))
-  if [ "$tries" -gt 100 ]; then echo "the node's engine did not take its labels" >&2; exit 1; fi
+  if [ "$tries" -gt 600 ]; then echo "the node's engine did not take its labels" >&2; exit 1; fi
   sleep 0.1
 done

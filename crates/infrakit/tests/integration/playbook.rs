@@ -168,3 +168,28 @@ fn templates_are_read_over_http_relative_to_their_url() {
     let error = String::from_utf8_lossy(&missing.stderr);
     assert!(error.contains("none.ikt") && error.contains("404"), "{error}");
 }
+
+#[test]
+fn a_prompt_asks_on_a_terminal_and_an_empty_answer_takes_the_default() {
+    let home = Home::create();
+    home.write("pb.yml", "ask: ask.ikt\n");
+    home.write("ask.ikt", r#"{{ $n := flag "name" "string" "who" | prompt "Who?" "string" "world" }}hello {{ $n }}"#);
+    ok(&home, &["playbook", "add", "pb", &home.path().join("pb.yml").display().to_string()]);
+    // `script` runs the command on a pseudo-terminal fed from its own stdin.
+    let on_a_terminal = |answer: &str| {
+        let command = format!("{} pb ask", env!("CARGO_BIN_EXE_infrakit"));
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("INFRAKIT_HOME", home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux's script runs the command on a terminal");
+        child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let asked = on_a_terminal("zoe\n");
+    assert!(asked.contains("Who? [world]:") && asked.contains("hello zoe"), "{asked}");
+    assert!(on_a_terminal("\n").contains("hello world"), "an empty answer takes the default");
+}
