@@ -131,6 +131,13 @@ impl Command {
         Ok(Self { url: url.to_owned(), engine: engine.clone(), params, backend })
     }
 
+    /// The same command rendered with `engine` (its `--var` variables, say); its flags and
+    /// backend are the ones already read.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
     /// The template's URL.
     pub fn url(&self) -> &str {
         &self.url

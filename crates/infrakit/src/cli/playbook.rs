@@ -126,7 +126,7 @@ fn prepare(remote: &Remote, source: &str, title: &str, args: &[String]) -> Resul
     };
     let values = values(&command, &matches);
     let vars = matches.get_many::<String>("var").map(parse_vars).transpose()?.unwrap_or_default();
-    let command = Command::load(&self::engine(remote, vars), &url)?;
+    let command = command.with_engine(self::engine(remote, vars));
     let run = command.render(&values, Arc::new(Terminal), matches.get_flag("accept-defaults"))?;
     Ok(Prepared::Run { run, print_only: matches.get_flag("print-only") })
 }

@@ -95,7 +95,7 @@ fn commands_nest_print_and_provision_and_bad_playbooks_are_refused() {
     home.write("pb/tools/index.yml", "hello: ../hello.ikt\n");
     home.write(
         "pb/hello.ikt",
-        r#"hello {{ flag "name" "string" "who" "world" }}{{ if flag "loud" "bool" "shout" }}!{{ end }}"#,
+        r#"{{ var "greeting" | default "hello" }} {{ flag "name" "string" "who" "world" }}{{ if flag "loud" "bool" "shout" }}!{{ end }}"#,
     );
     home.write(
         "pb/make.yml",
@@ -106,6 +106,7 @@ fn commands_nest_print_and_provision_and_bad_playbooks_are_refused() {
 
     assert_eq!(ok(&home, &["pb", "tools", "hello"]), "hello world");
     assert_eq!(ok(&home, &["use", "pb", "tools", "hello", "--name", "zoe", "--loud"]), "hello zoe!");
+    assert_eq!(ok(&home, &["pb", "tools", "hello", "--var", "greeting=hi"]), "hi world");
     let unknown_flag = run(&home, &["pb", "tools", "hello", "--nope"]);
     assert_eq!(unknown_flag.status.code(), Some(2), "a flag the command does not define is a usage error");
 
