@@ -6,7 +6,6 @@
 //! [`EngineSwarm`] is the real one, over an engine's HTTP API (bollard).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -231,9 +230,4 @@ fn node(node: bollard::models::Node) -> Node {
             .into_iter()
             .collect(),
     }
-}
-
-/// How long the flavor waits for an engine before trying another.
-pub fn engine_timeout() -> Duration {
-    Duration::from_secs(ENGINE_TIMEOUT_SECS)
 }
