@@ -83,17 +83,13 @@ impl Engine {
     /// Renders the template at `url` with `context` as its dot.
     pub fn render_url(&self, url: &str, context: &serde_json::Value) -> Result<String, RenderError> {
         let source = Source::parse(url, None)?;
-        let context =
-            functions::from_json(context).map_err(|error| RenderError::Template { name: url.to_owned(), error })?;
-        self.render(&source, &context, &[])
+        self.render(&source, &dot(url, context)?, &[])
     }
 
     /// Renders `text`, named `name` in errors and resolving relative URLs against `url`.
     pub fn render_text(&self, url: &str, text: &str, context: &serde_json::Value) -> Result<String, RenderError> {
         let source = Source::parse(url, None)?;
-        let context =
-            functions::from_json(context).map_err(|error| RenderError::Template { name: url.to_owned(), error })?;
-        self.execute(&source, text, &context, &[source.name()])
+        self.execute(&source, text, &dot(url, context)?, &[source.name()])
     }
 
     fn render(&self, source: &Source, context: &Value, stack: &[String]) -> Result<String, RenderError> {
@@ -169,6 +165,11 @@ impl Engine {
         map.insert("metadata".into(), Arc::new(move |args: &[Value]| metadata(host.as_deref(), args)));
         map
     }
+}
+
+/// A render's context as the template's dot.
+fn dot(url: &str, context: &serde_json::Value) -> Result<Value, RenderError> {
+    functions::from_json(context).map_err(|error| RenderError::Template { name: url.to_owned(), error })
 }
 
 /// `metadata PATH` reads the running manager's value at PATH (nil when absent); `metadata PATH

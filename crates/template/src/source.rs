@@ -73,7 +73,7 @@ impl Source {
             Some(Self::File(including)) if path.is_relative() => Self::File(
                 including.parent().map_or_else(|| path.to_path_buf(), |folder| normalize(&folder.join(path))),
             ),
-            Some(Self::Url(including)) => Self::Url(join_url(including, url)),
+            Some(Self::Url(including)) => Self::Url(join_url(including, url)?),
             _ => Self::File(path.to_path_buf()),
         })
     }
@@ -129,16 +129,11 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 /// `relative` (a path, absolute on the server or not) against the URL of the including document.
-fn join_url(base: &str, relative: &str) -> String {
-    let host_start = base.find("://").map_or(0, |at| at + 3);
-    let host_end = base[host_start..].find('/').map_or(base.len(), |at| host_start + at);
-    let (origin, path) = base.split_at(host_end);
-    let joined = match relative.starts_with('/') {
-        true => PathBuf::from(relative),
-        false => Path::new(path).parent().unwrap_or(Path::new("/")).join(relative),
-    };
-    let joined = normalize(&Path::new("/").join(joined));
-    format!("{origin}{}", joined.display())
+fn join_url(base: &str, relative: &str) -> Result<String, SourceError> {
+    let unresolvable = |reason: String| SourceError::Fetch { url: relative.to_owned(), reason };
+    let base = url::Url::parse(base).map_err(|e| unresolvable(format!("{base} is not a URL: {e}")))?;
+    let joined = base.join(relative).map_err(|e| unresolvable(format!("not a URL relative to {base}: {e}")))?;
+    Ok(joined.into())
 }
 
 #[cfg(test)]

@@ -26,23 +26,19 @@ fn docker(args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The swarm's nodes as a manager that answers sees them: (ID, status, manager status, labels).
+/// `docker ARGS` run on the first manager node whose engine answers.
+fn swarm(args: &[&str]) -> Option<String> {
+    MANAGERS.iter().find_map(|manager| docker(&[&["exec", manager, "docker"], args].concat()))
+}
+
+/// The swarm's nodes as a manager that answers sees them: (ID, status, manager status).
 fn nodes() -> Option<Vec<(String, String, String)>> {
-    MANAGERS.iter().find_map(|manager| {
-        let listing =
-            docker(&["exec", manager, "docker", "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}"])?;
-        Some(
-            listing
-                .lines()
-                .map(|line| {
-                    let mut words = line.split_whitespace();
-                    let id = words.next().unwrap_or_default().to_owned();
-                    let status = words.next().unwrap_or_default().to_owned();
-                    (id, status, words.next().unwrap_or_default().to_owned())
-                })
-                .collect(),
-        )
-    })
+    let listing = swarm(&["node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}"])?;
+    let node = |line: &str| {
+        let mut words = line.split_whitespace().map(str::to_owned);
+        (words.next().unwrap_or_default(), words.next().unwrap_or_default(), words.next().unwrap_or_default())
+    };
+    Some(listing.lines().map(node).collect())
 }
 
 fn ready(nodes: &[(String, String, String)]) -> BTreeSet<String> {
@@ -107,20 +103,8 @@ impl Drop for Cleanup {
 /// How many of the service's tasks are meant to run and do. (`docker service ls` also counts a
 /// task on a node that was killed, which stays "running" in the swarm's books.)
 fn running() -> Option<usize> {
-    let states = MANAGERS.iter().find_map(|m| {
-        docker(&[
-            "exec",
-            m,
-            "docker",
-            "service",
-            "ps",
-            "web",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.CurrentState}}",
-        ])
-    })?;
+    let states =
+        swarm(&["service", "ps", "web", "--filter", "desired-state=running", "--format", "{{.CurrentState}}"])?;
     Some(states.lines().filter(|state| state.starts_with("Running")).count())
 }
 
@@ -150,23 +134,8 @@ fn the_example_swarm_comes_up_heals_rolls_and_scales() {
     });
     let cluster = |manager: &str| docker(&["exec", manager, "docker", "info", "--format", "{{.Swarm.Cluster.ID}}"]);
     let swarm_id = cluster(MANAGERS[0]).unwrap();
-    docker(&[
-        "exec",
-        MANAGERS[0],
-        "docker",
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "3",
-        "--no-resolve-image",
-        "infrakit-busybox:task",
-        "sleep",
-        "1000000",
-    ])
-    .unwrap();
+    let service = ["service", "create", "-d", "--name", "web", "--replicas", "3", "--no-resolve-image"];
+    swarm(&[&service[..], &["infrakit-busybox:task", "sleep", "1000000"]].concat()).unwrap();
     until("the service's 3 tasks running", |_| running() == Some(3));
 
     // A worker killed is replaced, and its replacement joins.
@@ -220,37 +189,17 @@ fn the_example_swarm_comes_up_heals_rolls_and_scales() {
         if let Some(now) = running() {
             lowest = lowest.min(now);
         }
-        let labelled = MANAGERS.iter().find_map(|m| {
-            let ids = docker(&["exec", m, "docker", "node", "ls", "-q"])?;
-            let inspect = |id: &str| {
-                docker(&[
-                    "exec",
-                    m,
-                    "docker",
-                    "node",
-                    "inspect",
-                    id,
-                    "--format",
-                    "{{.Status.State}} {{index .Description.Engine.Labels \"version\"}}",
-                ])
-            };
-            Some(ids.lines().filter_map(inspect).filter(|s| s == "ready 2").count())
+        let labelled = swarm(&["node", "ls", "-q"]).and_then(|ids| {
+            let format = "{{.Status.State}} {{index .Description.Engine.Labels \"version\"}}";
+            let states =
+                swarm(&[&["node", "inspect", "--format", format], &ids.lines().collect::<Vec<_>>()[..]].concat())?;
+            Some(states.lines().filter(|s| *s == "ready 2").count())
         });
         if labelled == Some(3) && nodes().is_some_and(|n| workers_ready(&n) == 3) && running() == Some(3) {
             break;
         }
-        let tasks = MANAGERS.iter().find_map(|m| {
-            docker(&[
-                "exec",
-                m,
-                "docker",
-                "service",
-                "ps",
-                "web",
-                "--format",
-                "{{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}",
-            ])
-        });
+        let tasks =
+            swarm(&["service", "ps", "web", "--format", "{{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}"]);
         assert!(
             started.elapsed() < DEADLINE,
             "the rollout did not finish: {labelled:?} workers relabelled, {:?} tasks running, nodes {:?}, tasks {tasks:?}\n{}",

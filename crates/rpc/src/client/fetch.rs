@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use infrakit_spi::Error;
+use url::Url;
 
 use super::pool::{Pool, Target};
 use crate::tls;
@@ -27,13 +28,17 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The body of the document at `url`, as text.
 pub async fn get_text(url: &str) -> Result<String, Error> {
-    let mut url = url.to_owned();
+    let mut url = Url::parse(url).map_err(|e| Error::invalid(format!("'{url}' is not a URL: {e}")))?;
     for _ in 0..=MAX_REDIRECTS {
         match tokio::time::timeout(TIMEOUT, get_once(&url)).await {
             Err(_) => return Err(Error::unavailable(format!("GET {url}: no answer within {TIMEOUT:?}"))),
             Ok(Err(e)) => return Err(e),
             Ok(Ok(Fetched::Body(text))) => return Ok(text),
-            Ok(Ok(Fetched::Redirect(location))) => url = resolve(&url, &location),
+            Ok(Ok(Fetched::Redirect(location))) => {
+                url = url
+                    .join(&location)
+                    .map_err(|e| Error::failed(format!("GET {url}: bad Location '{location}': {e}")))?;
+            }
         }
     }
     Err(Error::failed(format!("GET {url}: more than {MAX_REDIRECTS} redirects")))
@@ -44,28 +49,28 @@ enum Fetched {
     Redirect(String),
 }
 
-async fn get_once(url: &str) -> Result<Fetched, Error> {
-    let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
-        (Some(rest), _) => (false, rest),
-        (_, Some(rest)) => (true, rest),
+async fn get_once(url: &Url) -> Result<Fetched, Error> {
+    let tls = match url.scheme() {
+        "http" => false,
+        "https" => true,
         _ => return Err(Error::invalid(format!("'{url}' is not an http:// or https:// URL"))),
     };
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
-    if authority.is_empty() {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return Err(Error::invalid(format!("'{url}' names no host")));
-    }
-    let address = match authority.contains(':') {
-        true => authority.to_owned(),
-        false => format!("{authority}:{}", if tls { 443 } else { 80 }),
     };
+    let address = format!("{host}:{port}");
     let target = match tls {
         true => {
             Target::Tls(address.clone(), tls::server_name(&address)?, tls::client_config(&tls::trusted_from_env())?)
         }
         false => Target::Tcp(address),
     };
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
     let request = Request::get(path)
-        .header(header::HOST, authority)
+        .header(header::HOST, &url[url::Position::BeforeHost..url::Position::AfterPort])
         .header(header::USER_AGENT, concat!("infrakit/", env!("CARGO_PKG_VERSION")))
         .body(Full::new(Bytes::new()))
         .map_err(|e| Error::invalid(format!("GET {url}: {e}")))?;
@@ -94,44 +99,28 @@ async fn get_once(url: &str) -> Result<Fetched, Error> {
         .map_err(|_| Error::invalid(format!("GET {url}: not UTF-8 text")))
 }
 
-/// A redirect's `Location`, absolute or relative to the URL that answered it.
-fn resolve(url: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_owned();
-    }
-    let scheme_end = url.find("://").map_or(0, |at| at + 3);
-    let host_end = url[scheme_end..].find('/').map_or(url.len(), |at| scheme_end + at);
-    match location.starts_with('/') {
-        true => format!("{}{location}", &url[..host_end]),
-        false => {
-            let folder_end = url.rfind('/').filter(|&at| at >= host_end).map_or(url.len(), |at| at + 1);
-            let folder = &url[..folder_end];
-            match folder.ends_with('/') {
-                true => format!("{folder}{location}"),
-                false => format!("{folder}/{location}"),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
 
-    /// A server on a real socket answering each connection with the next canned response.
-    fn serve(responses: Vec<String>) -> String {
+    /// A server on a real socket answering each connection with the next canned response; the
+    /// receiver gives the request lines it was sent.
+    fn serve(responses: Vec<String>) -> (String, std::sync::mpsc::Receiver<String>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
+        let (asked, requests) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for response in responses {
                 let (mut stream, _) = listener.accept().unwrap();
                 let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
+                let n = stream.read(&mut request).unwrap_or(0);
+                let line = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or_default().to_owned();
+                let _ = asked.send(line);
                 stream.write_all(response.as_bytes()).unwrap();
             }
         });
-        format!("http://{address}")
+        (format!("http://{address}"), requests)
     }
 
     fn ok(body: &str) -> String {
@@ -139,26 +128,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_a_document_and_follows_redirects() {
-        let base = serve(vec![
-            "HTTP/1.1 302 Found\r\nLocation: /real/doc.yml\r\nContent-Length: 0\r\n\r\n".to_owned(),
+    async fn reads_a_document_and_follows_redirects_absolute_and_relative() {
+        let (base, requests) = serve(vec![
+            "HTTP/1.1 302 Found\r\nLocation: /real/index.yml\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            "HTTP/1.1 301 Moved\r\nLocation: ../docs/doc.yml?v=2\r\nContent-Length: 0\r\n\r\n".to_owned(),
             ok("ID: web\n"),
         ]);
         assert_eq!(get_text(&format!("{base}/moved")).await.unwrap(), "ID: web\n");
+        let asked: Vec<String> = requests.try_iter().collect();
+        assert_eq!(asked, ["GET /moved HTTP/1.1", "GET /real/index.yml HTTP/1.1", "GET /docs/doc.yml?v=2 HTTP/1.1"]);
     }
 
     #[tokio::test]
     async fn a_missing_document_is_not_found() {
-        let base = serve(vec!["HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned()]);
+        let (base, _) = serve(vec!["HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned()]);
         let error = get_text(&format!("{base}/nope")).await.unwrap_err();
         assert!(error.to_string().contains("404"), "{error}");
-    }
-
-    #[test]
-    fn relative_locations_resolve_against_the_url() {
-        assert_eq!(resolve("http://h:1/a/b.yml", "/c"), "http://h:1/c");
-        assert_eq!(resolve("http://h:1/a/b.yml", "c.yml"), "http://h:1/a/c.yml");
-        assert_eq!(resolve("http://h:1", "c.yml"), "http://h:1/c.yml");
-        assert_eq!(resolve("http://h/a", "https://x/y"), "https://x/y");
     }
 }
