@@ -70,12 +70,17 @@ impl Properties {
     }
 }
 
-/// The init lines of `properties` for `instance`, rendered on a blocking thread.
+/// The init lines of `properties` for `instance`, rendered on a blocking thread when anything
+/// is a template; plain lines (the common case, on every provision) are taken as they are.
 async fn render_init(
     templates: &Engine,
     properties: Properties,
     instance: serde_json::Value,
 ) -> Result<(Properties, Vec<String>)> {
+    if properties.init_script_template_url.is_empty() && !properties.init.iter().any(|l| l.contains("{{")) {
+        let lines = properties.init.clone();
+        return Ok((properties, lines));
+    }
     let templates = templates.clone();
     tokio::task::spawn_blocking(move || {
         let lines = properties.init_lines(&templates, &instance)?;
